@@ -1,0 +1,90 @@
+# cap: image captioning as small Unix tools.
+#   make              build every tool into build/bin
+#   make check        build and run the whole test suite (ends with "N passed, N failed")
+#   make check SANITIZE=1   the same, built with AddressSanitizer and UBSan (in build/san)
+#   make bench        benchmarks against PyTorch on this machine (not tests)
+#   make install PREFIX=/usr/local DESTDIR=
+#   make deps         install the Debian packages (and npm oracle) the build and tests need
+#
+# Layout: every lib/*.c goes into one static library; every tools/cap-*.c is one program
+# linked against it; every tests/unit/test_*.c is one test program.
+
+VERSION  = 0.1.0
+PREFIX  ?= /usr/local
+MANDIR  ?= $(PREFIX)/share/man
+PYTHON  ?= /usr/bin/python3
+CC      ?= gcc
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      = -O1 -g
+else
+BUILD   ?= build
+SANFLAGS =
+OPT      = -O2 -g
+endif
+
+PKGS      = msgpack libpng libjpeg
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# oneDNN ships no .pc file in Debian 12; it is a plain -ldnnl.
+DNNL_LIBS  = -ldnnl
+
+CFLAGS  ?= $(OPT)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -march=x86-64-v2 \
+           -DCAP_VERSION='"$(VERSION)"' -Ilib $(PKG_CFLAGS) $(SANFLAGS)
+LDFLAGS += -pthread $(SANFLAGS)
+LDLIBS  += $(PKG_LIBS) $(DNNL_LIBS) -lm
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC  := $(sort $(wildcard tools/cap-*.c))
+TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+MANPAGES  := $(sort $(wildcard man/*.[0-9]))
+
+all: $(TOOLS)
+
+$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libcap.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: tools/%.c $(BUILD)/libcap.a $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libcap.a $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
+
+tests: $(TOOLS) $(UNITS)
+
+check: $(TOOLS) $(UNITS)
+	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_TESTBIN=$(abspath $(BUILD)/tests) \
+	 PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
+
+bench: $(TOOLS)
+	@CAP_BIN=$(abspath $(BUILD)/bin) PYTHON=$(PYTHON) bench/run.sh $(B)
+
+lint-man:
+	mandoc -Tlint -W warning $(MANPAGES)
+
+deps:
+	scripts/install-deps.sh test
+
+install: $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	for m in $(MANPAGES); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+clean:
+	rm -rf build
+
+.PHONY: all tests check bench lint-man deps install clean
+.SECONDARY:

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs the Debian packages cap builds with and the oracles its tests use.
+# Idempotent: packages already present are skipped, so `make deps` is cheap to repeat.
+# Usage: scripts/install-deps.sh [build|test]   (default: test, which includes build)
+set -eu
+what=${1:-test}
+build_pkgs="build-essential pkg-config libmsgpack-dev libjpeg62-turbo-dev libpng-dev libdnnl-dev mandoc"
+test_pkgs="python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk nodejs npm"
+pkgs=$build_pkgs
+[ "$what" = test ] && pkgs="$pkgs $test_pkgs"
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	echo "install-deps: installing:$missing" >&2
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2
+fi
+
+# Hugging Face tokenizers (Node binding), the oracle for tokenizer.json; kept under tests/.
+if [ "$what" = test ]; then
+	here=$(cd "$(dirname "$0")/.." && pwd)
+	if [ ! -d "$here/tests/node_modules/tokenizers" ]; then
+		echo "install-deps: npm install tokenizers" >&2
+		(cd "$here/tests" && npm install --no-audit --no-fund --silent >&2)
+	fi
+fi
