@@ -43,6 +43,9 @@ TOOL_SRC  := $(sort $(wildcard tools/cap-*.c))
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Small programs that expose lib/ functions to the Python oracle tests (not installed).
+TT_SRC    := $(sort $(wildcard tests/tools/*.c))
+TESTTOOLS := $(TT_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 MANPAGES  := $(sort $(wildcard man/*.[0-9]))
 
 all: $(TOOLS)
@@ -63,10 +66,15 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libcap.a $(wildcard
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
 
-tests: $(TOOLS) $(UNITS)
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libcap.a $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
 
-check: $(TOOLS) $(UNITS)
+tests: $(TOOLS) $(UNITS) $(TESTTOOLS)
+
+check: $(TOOLS) $(UNITS) $(TESTTOOLS)
 	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_TESTBIN=$(abspath $(BUILD)/tests) \
+	 CAP_TESTTOOLS=$(abspath $(BUILD)/tests/tools) \
 	 PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
 
 bench: $(TOOLS)

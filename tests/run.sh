@@ -8,7 +8,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 pattern=${1:-}
 : "${CAP_BIN:?CAP_BIN must name the directory of the built tools}"
-export CAP_BIN CAP_TESTBIN PYTHON
+export CAP_BIN CAP_TESTBIN CAP_TESTTOOLS PYTHON
 export CAP_DATA=${CAP_DATA:-$(cd "$here/../.." && pwd)/shared/data}
 export PATH="$CAP_BIN:$PATH"
 log=$(mktemp -d "${TMPDIR:-/tmp}/cap-check.XXXXXX")
