@@ -24,7 +24,15 @@ int cap_fail_prefix(const char *fmt, ...)
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, errbuf, sizeof old);
-	snprintf(errbuf, sizeof errbuf, "%s: %s", prefix, old);
+	/* Prefix first, then as much of the old message as fits (it may be cut, never overrun). */
+	size_t n = strlen(prefix);
+	if (n > sizeof errbuf - 3) n = sizeof errbuf - 3;
+	memcpy(errbuf, prefix, n);
+	memcpy(errbuf + n, ": ", 2);
+	size_t room = sizeof errbuf - n - 3, m = strlen(old);
+	if (m > room) m = room;
+	memcpy(errbuf + n + 2, old, m);
+	errbuf[n + 2 + m] = 0;
 	return -1;
 }
 
