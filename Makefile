@@ -72,7 +72,13 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libcap.a $(wildcard lib/*.h)
 
 tests: $(TOOLS) $(UNITS) $(TESTTOOLS)
 
-check: $(TOOLS) $(UNITS) $(TESTTOOLS)
+# check and demo first install what they need (idempotent, quick when present), then run in a
+# sub-make so that pkg-config sees the freshly installed packages.
+check:
+	@scripts/install-deps.sh test
+	@$(MAKE) --no-print-directory check-run
+
+check-run: $(TOOLS) $(UNITS) $(TESTTOOLS)
 	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_TESTBIN=$(abspath $(BUILD)/tests) \
 	 CAP_TESTTOOLS=$(abspath $(BUILD)/tests/tools) \
 	 PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
@@ -94,5 +100,5 @@ install: $(TOOLS)
 clean:
 	rm -rf build
 
-.PHONY: all tests check bench lint-man deps install clean
+.PHONY: all tests check check-run bench lint-man deps install clean
 .SECONDARY:

@@ -24,7 +24,7 @@ fi
 # Hugging Face tokenizers (Node binding), the oracle for tokenizer.json; kept under tests/.
 if [ "$what" = test ]; then
 	here=$(cd "$(dirname "$0")/.." && pwd)
-	if [ ! -d "$here/tests/node_modules/tokenizers" ]; then
+	if [ -f "$here/tests/package.json" ] && [ ! -d "$here/tests/node_modules/tokenizers" ]; then
 		echo "install-deps: npm install tokenizers" >&2
 		(cd "$here/tests" && npm install --no-audit --no-fund --silent >&2)
 	fi
