@@ -83,6 +83,12 @@ check-run: $(TOOLS) $(UNITS) $(TESTTOOLS)
 	 CAP_TESTTOOLS=$(abspath $(BUILD)/tests/tools) \
 	 PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
 
+# The main job on the embedded default: the whole pipeline on examples/shapes.
+demo:
+	@scripts/install-deps.sh build
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -f pipelines/shapes.mk BIN=$(BUILD)/bin OUT=$(BUILD)/demo
+
 bench: $(TOOLS)
 	@CAP_BIN=$(abspath $(BUILD)/bin) PYTHON=$(PYTHON) bench/run.sh $(B)
 
@@ -100,5 +106,5 @@ install: $(TOOLS)
 clean:
 	rm -rf build
 
-.PHONY: all tests check check-run bench lint-man deps install clean
+.PHONY: all tests check check-run demo bench lint-man deps install clean
 .SECONDARY:
