@@ -41,8 +41,13 @@ $(OUT)/model.safetensors: $(OUT)/features.mp $(OUT)/train.captions.mp $(OUT)/dev
 	    --val-captions $(OUT)/dev.captions.mp --early-stop 3 --epochs $(EPOCHS) \
 	    --threads $(THREADS) --log $(OUT)/train-log.mp -o $@
 
-$(OUT)/generated.mp: $(OUT)/model.safetensors $(OUT)/features.mp
-	$(BIN)/cap-generate --model $(OUT)/model.safetensors --beam 3 -o $@ $(OUT)/features.mp
+# The test images (those of images.txt named in the test split), encoded on their own.
+$(OUT)/test-features.mp: $(OUT)/images.txt
+	grep -F -f $(FLICKR)/Flickr_8k.testImages.txt $< | \
+	    $(BIN)/cap-encode --weights $(WEIGHTS) --basename --threads $(THREADS) -o $@
+
+$(OUT)/generated.mp: $(OUT)/model.safetensors $(OUT)/test-features.mp
+	$(BIN)/cap-generate --model $(OUT)/model.safetensors --beam 3 -o $@ $(OUT)/test-features.mp
 
 $(OUT)/scores.txt: $(OUT)/generated.mp
 	$(BIN)/cap-eval --references $(TOKENS) --split $(FLICKR)/Flickr_8k.testImages.txt $< > $@
