@@ -19,13 +19,24 @@ typedef struct cap_tensor {
 	cap_dtype dtype;
 	int ndim;
 	int64_t shape[CAP_TENSOR_MAX_DIMS];
-	const void *data;     /* little-endian, contiguous (row-major), nbytes long */
+	/* Little-endian, contiguous (row-major), nbytes long. Usually a pointer into a read-only
+	 * mapping of the file, so it may be unaligned for its dtype: read it with memcpy or
+	 * cap_tensor_to_f32, never through a cast (float *) pointer. */
+	const void *data;
 	size_t nbytes;
 } cap_tensor;
 
 typedef struct cap_tensors cap_tensors;
 
-/* Loads a .safetensors or .pth file. NULL with cap_errmsg() ("FILE: ...") on error. */
+/* Loads a .safetensors or .pth file. NULL with cap_errmsg() ("FILE: ...") on error.
+ * safetensors: validated as the reference implementation does (header at most 100 MB and
+ * starting with '{', known dtypes, nbytes == numel * width, byte ranges tiling the data area
+ * exactly up to the end of the file, no duplicate names, __metadata__ string to string).
+ * .pth: the zip written by torch.save since PyTorch 1.6 (stored entries, zip64 allowed) holding
+ * a state_dict: a dict of names to tensors. Its pickle is read by a restricted interpreter that
+ * knows only the opcodes and globals such a file needs (OrderedDict, _rebuild_tensor_v2,
+ * _rebuild_parameter, the typed storages) and refuses anything else, naming it; it never calls
+ * anything. Views (storage offset, strides) are copied into contiguous tensors. */
 cap_tensors *cap_tensors_load(const char *path);
 void cap_tensors_free(cap_tensors *ts);
 size_t cap_tensors_count(const cap_tensors *ts);
@@ -41,6 +52,17 @@ size_t cap_tensor_numel(const cap_tensor *t);
 int cap_tensor_to_f32(const cap_tensor *t, float *out, size_t n);
 /* Checks name exists with exactly this shape (ndim dims); message names what differs. */
 int cap_tensors_expect(const cap_tensors *ts, const char *name, int ndim, const int64_t *shape);
+
+/* The dtype as safetensors spells it ("F32", "BF16", ...) and its width in bytes. */
+const char *cap_dtype_name(cap_dtype d);
+size_t cap_dtype_size(cap_dtype d);
+/* Number of __metadata__ pairs, and the i-th one in file order (0, or -1 out of range). */
+size_t cap_tensors_meta_count(const cap_tensors *ts);
+int cap_tensors_meta_at(const cap_tensors *ts, size_t i, const char **key, const char **value);
+/* SHA-256 naming the weights, the same whichever container holds them: over the tensors in
+ * name order (bytewise), each as u64le len + name, u64le len + dtype name, u64le ndim,
+ * u64le dims, u64le nbytes, data. Metadata is not included. Writes 64 hex digits + NUL. */
+int cap_tensors_digest(const cap_tensors *ts, char hex[65]);
 
 /* Writing safetensors (float32 model files): written to a temporary file and renamed, so the
  * path never holds a partial file. meta is a NULL-terminated list of key, value strings. */
