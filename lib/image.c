@@ -311,6 +311,16 @@ static int decode_png(const unsigned char *data, size_t n, cap_image *out)
 	ctx->data = data;
 	ctx->n = n;
 	cap_fail("%s", "");
+	/* Read the declared size ourselves first, for the same message as JPEG gets (libpng's
+	 * own check below only says "Invalid IHDR data"). */
+	if (n >= 24 && !memcmp(data + 12, "IHDR", 4)) {
+		long w = (long)data[16] << 24 | data[17] << 16 | data[18] << 8 | data[19];
+		long h = (long)data[20] << 24 | data[21] << 16 | data[22] << 8 | data[23];
+		if (w > 0 && h > 0 && check_size(w, h) < 0) {
+			free(ctx);
+			return -1;
+		}
+	}
 	int rc = -1;
 	ctx->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, ctx, png_fatal, png_warn);
 	if (ctx->png) ctx->info = png_create_info_struct(ctx->png);
