@@ -54,6 +54,8 @@ static void zip_free(zip *z)
 	free(z->e);
 }
 
+static int zip_range(const zip *z, const zentry *e, const unsigned char **data);
+
 static int zip_open(zip *z, const unsigned char *p, uint64_t size)
 {
 	memset(z, 0, sizeof *z);
@@ -129,6 +131,11 @@ static int zip_open(zip *z, const unsigned char *p, uint64_t size)
 			return cap_fail("zip entry %s: stored with different compressed and uncompressed sizes", ze->name);
 		c += 46 + nlen + xlen + clen;
 	}
+	/* Every entry's local header and data must lie in the file, used or not. */
+	for (size_t i = 0; i < z->n; i++) {
+		const unsigned char *data;
+		if (zip_range(z, &z->e[i], &data) < 0) return -1;
+	}
 	qsort(z->e, z->n, sizeof *z->e, zentry_cmp);
 	for (size_t i = 1; i < z->n; i++)
 		if (!strcmp(z->e[i - 1].name, z->e[i].name)) return cap_fail("zip entry %s appears twice", z->e[i].name);
@@ -141,13 +148,9 @@ static const zentry *zip_find(const zip *z, const char *name)
 	return bsearch(&key, z->e, z->n, sizeof *z->e, zentry_cmp);
 }
 
-/* The bytes of a stored entry, checked to lie inside the file before the central directory. */
-static int zip_data(const zip *z, const zentry *e, const unsigned char **data)
+/* Where an entry's bytes are, checked to lie inside the file before the central directory. */
+static int zip_range(const zip *z, const zentry *e, const unsigned char **data)
 {
-	if (e->flags & 1) return cap_fail("zip entry %s is encrypted", e->name);
-	if (e->method != 0)
-		return cap_fail("zip entry %s is compressed (method %u); torch.save stores entries uncompressed, "
-		                "so re-save the file with torch.save", e->name, e->method);
 	if (e->local > z->cd_end || z->cd_end - e->local < 30 || u32(z->p + e->local) != 0x04034b50)
 		return cap_fail("zip entry %s: local header at offset %llu is missing or outside the file",
 		                e->name, (unsigned long long)e->local);
@@ -158,6 +161,16 @@ static int zip_data(const zip *z, const zentry *e, const unsigned char **data)
 		                e->name, (unsigned long long)e->size, (unsigned long long)start);
 	*data = z->p + start;
 	return 0;
+}
+
+/* The bytes of a stored entry. */
+static int zip_data(const zip *z, const zentry *e, const unsigned char **data)
+{
+	if (e->flags & 1) return cap_fail("zip entry %s is encrypted", e->name);
+	if (e->method != 0)
+		return cap_fail("zip entry %s is compressed (method %u); torch.save stores entries uncompressed, "
+		                "so re-save the file with torch.save", e->name, e->method);
+	return zip_range(z, e, data);
 }
 
 /* ---- the pickle interpreter ---- */

@@ -137,11 +137,12 @@ cap_tensors *cap_tensors_load(const char *path)
 	int rc;
 	if (ts->size >= 4 && !memcmp(p, "PK\3\4", 4))
 		rc = cap_pth_parse(ts);
-	else if (ts->size >= 2 && p[0] == 0x80 && p[1] <= 5)
-		rc = cap_fail("a pickle without zip archive: the legacy torch.save format (before "
-		              "PyTorch 1.6) is not supported; re-save it with a newer torch.save");
 	else if (ts->size >= 9 && p[8] == '{')
 		rc = cap_safetensors_parse(ts);
+	else if (ts->size >= 3 && p[0] == 0x80 && p[1] >= 2 && p[1] <= 5 && p[2] == 0x8a)
+		/* PROTO, then LONG1: the magic number the legacy format pickles first. */
+		rc = cap_fail("a pickle without zip archive: the legacy torch.save format (before "
+		              "PyTorch 1.6) is not supported; re-save it with a newer torch.save");
 	else if (ts->size >= 8)
 		rc = cap_fail("neither safetensors (8-byte header length, then '{') nor a .pth zip archive");
 	else

@@ -57,7 +57,7 @@ def write_safetensors(path, tensors, metadata=None):
     header, blobs, off = {}, [], 0
     if metadata: header["__metadata__"] = metadata
     for name, arr in tensors.items():
-        a = np.ascontiguousarray(arr)
+        a = np.ascontiguousarray(arr).reshape(np.shape(arr))  # ascontiguousarray makes 0-d arrays 1-d
         b = a.astype(a.dtype.newbyteorder("<")).tobytes()
         header[name] = {"dtype": dt[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b); off += len(b)
