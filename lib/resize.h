@@ -35,6 +35,10 @@ int cap_preprocess_resized_size(const cap_preprocess_opts *o, int w, int h, int 
  * free with cap_image_free). Same size as the input gives a copy, as Pillow does. */
 int cap_image_resize(const cap_image *in, int ow, int oh, cap_image *out);
 
+/* The same result computed the plain way (whole image, scalar loops): the reference the fast
+ * path is tested against. Not for production use. */
+int cap_image_resize_ref(const cap_image *in, int ow, int oh, cap_image *out);
+
 /* The uint8 image after Resize and CenterCrop (or the squash), crop x crop, allocated. */
 int cap_preprocess_u8(const cap_image *img, const cap_preprocess_opts *o, cap_image *out);
 

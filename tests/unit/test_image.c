@@ -9,6 +9,7 @@
 #include "resize.h"
 #include "error.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -305,8 +306,69 @@ static void threads(const blob *imgs, int n)
 	free(sums);
 }
 
+/* The fast resize (crop-only, SIMD) against the plain reference (whole image, scalar) on
+ * random sizes: same bytes, in both modes and for the whole resized image. */
+static void fast_vs_reference(void)
+{
+	unsigned seed = 99;
+	int bad = 0, tried = 0;
+	for (int it = 0; it < 60; it++) {
+		seed = seed * 1103515245u + 12345u;
+		int w = 1 + (seed >> 8) % 700;
+		seed = seed * 1103515245u + 12345u;
+		int h = 1 + (seed >> 8) % 700;
+		seed = seed * 1103515245u + 12345u;
+		cap_preprocess_opts po;
+		cap_preprocess_opts_default(&po);
+		if (it % 3 == 1) {
+			po.resize = 1 + (seed >> 8) % 300;
+			po.crop = 1 + (seed >> 4) % po.resize;
+		} else if (it % 3 == 2) {
+			po.mode = CAP_PREPROCESS_SQUASH;
+			po.crop = 1 + (seed >> 8) % 300;
+		}
+		cap_image img = { w, h, malloc((size_t)w * h * 3) }, fast, ref, full;
+		pattern(img.rgb, w, h, 3, seed);
+		int rw, rh;
+		if (cap_preprocess_resized_size(&po, w, h, &rw, &rh) < 0 || (long)rw * rh > 4000000) {
+			free(img.rgb);
+			continue;
+		}
+		tried++;
+		if (cap_preprocess_u8(&img, &po, &fast) < 0 || cap_image_resize_ref(&img, rw, rh, &ref) < 0 ||
+		    cap_image_resize(&img, rw, rh, &full) < 0) {
+			bad++;
+			free(img.rgb);
+			continue;
+		}
+		int left = 0, top = 0;
+		if (po.mode == CAP_PREPROCESS_RESIZE_CROP) {
+			/* Python's round((n - crop) / 2.0) spelled differently from the library */
+			double l = (rw - po.crop) / 2.0, t = (rh - po.crop) / 2.0;
+			left = (int)nearbyint(l);   /* default rounding mode: half to even */
+			top = (int)nearbyint(t);
+		}
+		int same = fast.width == po.crop && fast.height == po.crop &&
+		           !memcmp(full.rgb, ref.rgb, (size_t)rw * rh * 3);
+		for (int y = 0; same && y < po.crop; y++)
+			same = !memcmp(fast.rgb + (size_t)y * po.crop * 3, ref.rgb + ((size_t)(top + y) * rw + left) * 3,
+			               (size_t)po.crop * 3);
+		if (!same) {
+			bad++;
+			printf("# differs: %dx%d -> %dx%d crop %d\n", w, h, rw, rh, po.crop);
+		}
+		cap_image_free(&fast);
+		cap_image_free(&ref);
+		cap_image_free(&full);
+		free(img.rgb);
+	}
+	CHECK(bad == 0 && tried > 30, "fast resize+crop equals the plain reference on %d random sizes", tried);
+}
+
 int main(void)
 {
+	fast_vs_reference();
+
 	/* Small files made here: every truncation offset. */
 	struct { const char *label; blob b; int png; } small[] = {
 		{ "baseline RGB JPEG 40x30", make_jpeg(40, 30, 3, 0), 0 },
