@@ -114,6 +114,12 @@ void cap_evalset_add_ref(cap_evalset *e, const char *name, const char *const *wo
 	e->n_refs++;
 }
 
+int cap_evalset_has_refs(const cap_evalset *e, const char *name)
+{
+	size_t i = strtab_get((strtab *)&e->names, name, 0, NULL);
+	return i != SIZE_MAX && e->img[i].n_refs > 0;
+}
+
 int cap_evalset_add_hyp(cap_evalset *e, const char *name, const char *const *words, size_t n)
 {
 	image *im = get_image(e, name);

@@ -13,6 +13,8 @@ cap_evalset *cap_evalset_new(void);
 void cap_evalset_free(cap_evalset *e);
 /* Adds a reference of image (all references of an image count). */
 void cap_evalset_add_ref(cap_evalset *e, const char *image, const char *const *words, size_t n);
+/* 1 when image has at least one reference. */
+int cap_evalset_has_refs(const cap_evalset *e, const char *image);
 /* Adds the generated caption of image; -1 with cap_errmsg() when image already has one. */
 int cap_evalset_add_hyp(cap_evalset *e, const char *image, const char *const *words, size_t n);
 

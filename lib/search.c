@@ -15,6 +15,7 @@ void cap_search_opts_default(cap_search_opts *o)
 	o->max_len = 20;
 	o->nbest = 1;
 	o->temperature = 1;
+	o->pad_id = 0;
 	o->start_id = 1;
 	o->end_id = 2;
 }
@@ -61,13 +62,18 @@ static void hyp_set(cap_hyp *h, const uint32_t *ids, size_t n, double logprob, i
 	h->ended = ended;
 }
 
-/* Row-wise argmax, the lowest index on ties (as torch.argmax on CPU). */
-static uint32_t argmax(const float *x, int n)
+static int banned(const cap_search_opts *o, uint32_t w)
 {
-	int best = 0;
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[best]) best = i;
-	return (uint32_t)best;
+	return w == o->pad_id || w == o->start_id;
+}
+
+/* Row-wise argmax over the allowed words, the lowest index on ties (as torch.argmax). */
+static uint32_t argmax(const float *x, int n, const cap_search_opts *o)
+{
+	int best = -1;
+	for (int i = 0; i < n; i++)
+		if (!banned(o, (uint32_t)i) && (best < 0 || x[i] > x[best])) best = i;
+	return (uint32_t)(best < 0 ? 0 : best);
 }
 
 /* ---- greedy ---- */
@@ -90,7 +96,7 @@ static int search_greedy(const cap_stepper *m, int B, const cap_search_opts *o,
 		int nk = 0;
 		for (int r = 0; r < rows; r++) {
 			int b = row_img[r];
-			uint32_t w = argmax(logp + (size_t)r * V, V);
+			uint32_t w = argmax(logp + (size_t)r * V, V, o);
 			lp[b] += logp[(size_t)r * V + w];
 			if (w == o->end_id) { ended[b] = 1; continue; }
 			words[(size_t)b * L + len[b]++] = w;
@@ -168,7 +174,8 @@ static int search_beam(const cap_stepper *m, int B, const cap_search_opts *o,
 			for (int h = 0; h < nl; h++) {
 				const float *lp = logp + (size_t)(row0 + h) * V;
 				double s0 = score[b * K + h];
-				for (int w = 0; w < V; w++) top_insert(top, &nt, k, s0 + lp[w], h, (uint32_t)w);
+				for (int w = 0; w < V; w++)
+					if (!banned(o, (uint32_t)w)) top_insert(top, &nt, k, s0 + lp[w], h, (uint32_t)w);
 			}
 			int live = 0;
 			for (int i = 0; i < nt; i++) {
@@ -256,18 +263,18 @@ static float kth_largest(const float *x, int n, int k, float *tmp)
 	return tmp[want];
 }
 
-/* Draws a word from softmax(lp / T) over the words with lp >= cut. */
+/* Draws a word from softmax(lp / T) over the words with lp >= cut (banned words hold -inf). */
 static uint32_t sample_word(const float *lp, int V, double T, float cut, cap_rng *rng)
 {
 	double mx = -INFINITY, total = 0;
 	for (int w = 0; w < V; w++)
-		if (lp[w] >= cut && lp[w] > mx) mx = lp[w];
+		if (lp[w] > -INFINITY && lp[w] >= cut && lp[w] > mx) mx = lp[w];
 	for (int w = 0; w < V; w++)
-		if (lp[w] >= cut) total += exp((lp[w] - mx) / T);
+		if (lp[w] > -INFINITY && lp[w] >= cut) total += exp((lp[w] - mx) / T);
 	double u = (double)(cap_rng_u64(rng) >> 11) * 0x1p-53 * total;
 	int last = -1;
 	for (int w = 0; w < V; w++) {
-		if (!(lp[w] >= cut)) continue;
+		if (!(lp[w] > -INFINITY && lp[w] >= cut)) continue;
 		last = w;
 		u -= exp((lp[w] - mx) / T);
 		if (u < 0) return (uint32_t)w;
@@ -287,6 +294,7 @@ static int search_sample(const cap_stepper *m, int B, const cap_search_opts *o,
 	int *row_of = cap_xmalloc(R * sizeof *row_of), *keep = cap_xmalloc(R * sizeof *keep);
 	uint32_t *ids = cap_xmalloc(R * sizeof *ids);
 	float *logp = cap_xmalloc((size_t)R * V * sizeof *logp), *tmp = cap_xmalloc(V * sizeof *tmp);
+	float *masked = cap_xmalloc(V * sizeof *masked);
 	cap_rng *rng = cap_xmalloc(R * sizeof *rng);
 	for (int s = 0; s < R; s++) {
 		int b = s / N, j = s % N;
@@ -304,8 +312,11 @@ static int search_sample(const cap_stepper *m, int B, const cap_search_opts *o,
 		for (int r = 0; r < rows; r++) {
 			int s = row_of[r];
 			const float *lp = logp + (size_t)r * V;
-			float cut = k ? kth_largest(lp, V, k, tmp) : -INFINITY;
-			uint32_t w = sample_word(lp, V, o->temperature, cut, &rng[s]);
+			memcpy(masked, lp, V * sizeof *masked);
+			if (o->pad_id < (uint32_t)V) masked[o->pad_id] = -INFINITY;
+			if (o->start_id < (uint32_t)V) masked[o->start_id] = -INFINITY;
+			float cut = k ? kth_largest(masked, V, k, tmp) : -INFINITY;
+			uint32_t w = sample_word(masked, V, o->temperature, cut, &rng[s]);
 			lpsum[s] += lp[w];
 			if (w == o->end_id) { ended[s] = 1; continue; }
 			words[(size_t)s * Lw + len[s]++] = w;
@@ -327,7 +338,7 @@ static int search_sample(const cap_stepper *m, int B, const cap_search_opts *o,
 	rc = 0;
 out:
 	free(words); free(len); free(lpsum); free(ended); free(row_of); free(keep); free(ids);
-	free(logp); free(tmp); free(rng);
+	free(logp); free(tmp); free(masked); free(rng);
 	return rc;
 }
 

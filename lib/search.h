@@ -22,7 +22,9 @@
  * Sampling: each word is drawn from softmax(logp / temperature), restricted to the top_k most
  * probable words when top_k > 0, with a generator seeded from (seed, image index, sample
  * number): the same seed gives the same captions whatever the batch size or thread count.
- * The log-probabilities reported are always the model's own (untempered) ones. */
+ * The log-probabilities reported are always the model's own (untempered) ones.
+ * The pad and start ids are never chosen as words by any method (they are not words: a model
+ * may still give them probability), so captions hold neither them nor the end id. */
 #ifndef CAP_SEARCH_H
 #define CAP_SEARCH_H
 #include <stddef.h>
@@ -48,10 +50,10 @@ typedef struct cap_search_opts {
 	double temperature;      /* > 0 */
 	int top_k;               /* 0 = the whole vocabulary */
 	uint64_t seed;
-	uint32_t start_id, end_id;
+	uint32_t pad_id, start_id, end_id;
 } cap_search_opts;
 
-/* Defaults: greedy, max_len 20, nbest 1, temperature 1, start 1, end 2. */
+/* Defaults: greedy, max_len 20, nbest 1, temperature 1, pad 0, start 1, end 2. */
 void cap_search_opts_default(cap_search_opts *o);
 /* 0, or -1 with a message naming the bad option. */
 int cap_search_opts_check(const cap_search_opts *o);
