@@ -3,7 +3,8 @@ Image.resize BILINEAR) and torchvision 0.14's Resize/CenterCrop/ToTensor/Normali
 
 Real photos from $CAP_DATA (all samples, a fixed subset of Flickr8k) and images synthesised
 here: JPEGs in every mode Pillow writes (grey, RGB with 4:4:4/4:2:2/4:2:0, progressive, CMYK)
-plus a YCCK JPEG from tests/tools/cap-mkjpeg; PNGs of every colour type and bit depth written
+plus JPEGs from tests/tools/cap-mkjpeg (YCCK, CMYK without Adobe marker, RGB colour space,
+arithmetic coding, restart markers, 4:4:0) and one with an EXIF rotation; PNGs of every colour type and bit depth written
 by a small encoder below (plain and Adam7-interlaced, palettes shorter than their indices,
 tRNS) and by Pillow itself. Decoded pixels must be equal, resized pixels within 1 level (we
 aim for 0 and report the maximum), tensors within 1e-6."""
@@ -129,7 +130,12 @@ def make_png(px, depth, ctype, interlace=False, plte=None, trns=None):
         s += png_chunk(b"PLTE", plte)
     if trns is not None:
         s += png_chunk(b"tRNS", trns)
-    return s + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b"")
+    z = zlib.compress(raw)
+    if interlace:
+        # also: a gamma chunk (Pillow ignores it, so must we) and image data split over IDATs
+        s += png_chunk(b"gAMA", struct.pack(">I", 45455))
+        return s + b"".join(png_chunk(b"IDAT", z[i:i + 100]) for i in range(0, len(z), 100)) + png_chunk(b"IEND", b"")
+    return s + png_chunk(b"IDAT", z) + png_chunk(b"IEND", b"")
 
 def write(name, blob):
     p = os.path.join(TMP, name)
@@ -156,9 +162,9 @@ def synth_pngs():
                     n = max(1, (1 << depth) * 3 // 4)
                     plte = rng.integers(0, 256, size=3 * n).astype(np.uint8).tobytes()
                     trns = bytes([0, 128]) if depth > 1 else None
-                elif ctype == 0 and depth == 8:
+                elif ctype == 0 and depth >= 8:
                     trns = struct.pack(">H", 7)
-                elif ctype == 2 and depth == 8:
+                elif ctype == 2:
                     trns = struct.pack(">HHH", 1, 2, 3)
                 name = "c%d_d%d%s.png" % (ctype, depth, "_i" if interlace else "")
                 out.append((name, write(name, make_png(px, depth, ctype, interlace, plte, trns))))
@@ -196,13 +202,25 @@ def synth_jpegs():
         p = os.path.join(TMP, "jpeg_%s.jpg" % label)
         im.save(p, **kw)
         out.append(("JPEG %s (opens as %s)" % (label, Image.open(p).mode), p))
-    p = os.path.join(TMP, "jpeg_ycck.jpg")
-    cmyk = rng.integers(0, 256, size=(57, 83, 4)).astype(np.uint8)
-    r = run([MKJPEG, "ycck", "83", "57", p], input=cmyk.tobytes(), check_rc=False)
-    if r.returncode == 0:
-        out.append(("JPEG Adobe YCCK (info %s)" % Image.open(p).info.get("adobe_transform"), p))
-    else:
-        notok("cap-mkjpeg writes a YCCK JPEG", r.stderr.decode(errors="replace"))
+    # EXIF orientation 6 ("rotate 90"): PIL.Image.open does not apply it, nor do we
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    p = os.path.join(TMP, "jpeg_exif6.jpg")
+    base.save(p, exif=exif)
+    out.append(("JPEG with EXIF orientation 6", p))
+    # kinds Pillow cannot write, made with libjpeg by cap-mkjpeg
+    for mode, nc in [("ycck", 4), ("cmyk-noadobe", 4), ("rgb", 3), ("arith", 3), ("restart", 3), ("h1v2", 3)]:
+        p = os.path.join(TMP, "jpeg_%s.jpg" % mode)
+        if nc == 4:
+            px = rng.integers(0, 256, size=(57, 83, 4)).astype(np.uint8)
+        else:
+            px = photo(83, 57)
+        r = run([MKJPEG, mode, "83", "57", p], input=px.tobytes(), check_rc=False)
+        if r.returncode != 0:
+            notok("cap-mkjpeg writes a %s JPEG" % mode, r.stderr.decode(errors="replace"))
+            continue
+        with Image.open(p) as im:
+            out.append(("JPEG %s (opens as %s, adobe_transform %s)" % (mode, im.mode, im.info.get("adobe_transform")), p))
     return out
 
 def main():
