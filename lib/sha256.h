@@ -15,7 +15,7 @@ typedef struct cap_sha256 {
 void cap_sha256_init(cap_sha256 *s);
 void cap_sha256_update(cap_sha256 *s, const void *data, size_t n);
 void cap_sha256_final(cap_sha256 *s, unsigned char out[32]);
-/* Hex digest of data (65 bytes with the NUL); prefix_len > 0 keeps only that many hex digits. */
+/* Hex digest of data: 64 lowercase hex digits and a NUL. */
 void cap_sha256_hex(const void *data, size_t n, char out[65]);
 /* Tests: forces the portable C code (on = 1) or the fastest the CPU has (on = 0); returns
  * whether SHA-NI was in use before. */

@@ -173,6 +173,7 @@ int main(int argc, char **argv)
 	} else if (argc == 3 && !strcmp(argv[1], "--load")) {
 		double t0 = now();
 		cap_tensors *ts = load(argv[2]);
+		double t1 = now();
 		size_t n = 0;
 		double sum = 0;
 		for (size_t i = 0; i < cap_tensors_count(ts); i++) {
@@ -187,7 +188,7 @@ int main(int argc, char **argv)
 			free(f);
 		}
 		cap_tensors_free(ts);
-		printf("%zu floating tensors, sum %.6g, %.3f s\n", n, sum, now() - t0);
+		printf("%zu floating tensors, sum %.6g, load %.3f s, load + to_f32 + sum %.3f s\n", n, sum, t1 - t0, now() - t0);
 	} else if (argc == 5 && !strcmp(argv[1], "--expect")) {
 		cap_tensors *ts = load(argv[4]);
 		int64_t shape[CAP_TENSOR_MAX_DIMS];
