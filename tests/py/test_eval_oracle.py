@@ -143,4 +143,41 @@ check(corpus and corpus["n"] == 5 and corpus["hyp_without_ref"] == 1 and corpus[
       "generated without reference and reference without caption are counted")
 p = run([tool("cap-metrics-words")], input=b"a\tR\tw1\n", check_rc=False)
 check(p.returncode == 1 and b"empty" in p.stderr, "no image with both: an error, not a score of 0")
+
+# cap-eval end to end on real captions: the Flickr8k test split, caption #0 of each image as
+# the "generated" one against captions #1..#4, text normalised by cap (lowercase, \w+ words,
+# punctuation dropped) and here by Python's re (the same for these ASCII captions).
+import re
+tokens, split = data("flickr8k", "Flickr8k.token.txt"), data("flickr8k", "Flickr_8k.testImages.txt")
+if not (tokens and split and os.path.exists(tool("cap-eval"))):
+    skip("cap-eval on Flickr8k (data or cap-eval absent)"); finish()
+T = tmpdir()
+test = set(l.strip() for l in open(split) if l.strip())
+hyps, refs = {}, {}
+for line in open(tokens, encoding="utf-8"):
+    key, text = line.rstrip("\n").split("\t", 1)
+    img, n = key.rsplit("#", 1)
+    if img not in test: continue
+    (hyps.__setitem__(img, text) if n == "0" else refs.setdefault(img, []).append(text))
+def words(t):
+    return [w for w in re.findall(r"\w+|[^\w\s]+", t.lower()) if re.fullmatch(r"\w+", w)]
+# nltk's phantom n-gram for hypotheses under 4 words (see above): leave those images out.
+hyps = {i: t for i, t in hyps.items() if len(words(t)) >= 4}
+with open(os.path.join(T, "gen.tsv"), "w") as f:
+    for img in sorted(hyps): f.write("%s\t%s\n" % (img, hyps[img]))
+with open(os.path.join(T, "refs.tsv"), "w") as f:
+    for img in sorted(refs):
+        for t in refs[img]: f.write("%s\t%s\n" % (img, t))
+items = [(words(hyps[i]), [words(r) for r in refs[i]]) for i in sorted(hyps) if i in refs]
+p = run([tool("cap-eval"), "--references", os.path.join(T, "refs.tsv"), "--json", "--per-image", os.path.join(T, "gen.tsv")])
+got = json.loads(p.stdout)
+want = [corpus_bleu([r for _, r in items], [h for h, _ in items], weights=W[k]) for k in range(4)]
+err = max(abs(a - b) for a, b in zip(got["bleu"], want))
+check(got["images"] == len(items) and len(items) > 900 and err < 1e-6,
+      "cap-eval on Flickr8k test (caption #0 vs #1-4): BLEU-1..4 %s equal nltk (diff %.1e)" % (["%.4f" % x for x in got["bleu"]], err))
+c, _ = cider_d(items)
+r, _ = rouge_l(items)
+check(abs(got["cider_d"] - c) < 1e-6 and abs(got["rouge_l"] - r) < 1e-6,
+      "cap-eval on Flickr8k: CIDEr-D %.4f and ROUGE-L %.4f equal the re-implementation" % (got["cider_d"], got["rouge_l"]))
+check(len(got["per_image"]) == len(items) and got["per_image"][0]["image"] == sorted(hyps)[0], "--per-image lists every image")
 finish()
