@@ -36,7 +36,11 @@ typedef struct cap_tensors cap_tensors;
  * a state_dict: a dict of names to tensors. Its pickle is read by a restricted interpreter that
  * knows only the opcodes and globals such a file needs (OrderedDict, _rebuild_tensor_v2,
  * _rebuild_parameter, the typed storages) and refuses anything else, naming it; it never calls
- * anything. Views (storage offset, strides) are copied into contiguous tensors. */
+ * anything. Views (storage offset, strides) are copied into contiguous tensors (at most 4x
+ * the file size in copies); the interpreter stops at 4M objects, memo entries or stack items
+ * and 1 GB of memory. Entry CRCs are not checked (every size and offset is).
+ * Tensors come in file order (safetensors: header order; .pth: state_dict order). The file is
+ * mapped, not read: it must not be truncated while loaded (that would raise SIGBUS). */
 cap_tensors *cap_tensors_load(const char *path);
 void cap_tensors_free(cap_tensors *ts);
 size_t cap_tensors_count(const cap_tensors *ts);
@@ -64,8 +68,12 @@ int cap_tensors_meta_at(const cap_tensors *ts, size_t i, const char **key, const
  * u64le dims, u64le nbytes, data. Metadata is not included. Writes 64 hex digits + NUL. */
 int cap_tensors_digest(const cap_tensors *ts, char hex[65]);
 
-/* Writing safetensors (float32 model files): written to a temporary file and renamed, so the
- * path never holds a partial file. meta is a NULL-terminated list of key, value strings. */
+/* Writing safetensors (float32 model files): written to a temporary file in the same
+ * directory, fsync'ed and renamed, so the path never holds a partial file (the temporary is
+ * removed on any error). meta is a NULL-terminated list of key, value strings (NULL or empty:
+ * no __metadata__); any UTF-8 values, escaped as JSON. Names and keys must be unique valid
+ * UTF-8; tensors are written in the given order, the header padded with spaces to a multiple
+ * of 8 as the reference implementation does. 0, or -1 with cap_errmsg() "PATH: ...". */
 typedef struct cap_tensor_out {
 	const char *name;
 	int ndim;
