@@ -63,11 +63,13 @@ int cap_resnet_forward_ref(const cap_resnet *net, const float *in, int n, int h,
 /* ---- the oneDNN engine (lib/resnet_dnnl.c) ---- */
 typedef struct cap_resnet_engine cap_resnet_engine;
 enum {
-	CAP_RESNET_BF16 = 1   /* activations and weights in bfloat16 (AVX512-BF16), f32 accumulation */
+	CAP_RESNET_BF16 = 1,        /* activations and weights in bfloat16 (AVX512-BF16), f32 accumulation */
+	CAP_RESNET_TAKE_WEIGHTS = 2 /* free each conv's weights in net once copied into the engine
+	                             * (halves peak memory; net is then only good for cap_resnet_free) */
 };
-/* Prepares primitives and weights for batches of up to `batch` images of h x w. The network
- * must outlive the engine. NULL with cap_errmsg() on failure. */
-cap_resnet_engine *cap_resnet_engine_new(const cap_resnet *net, int batch, int h, int w, int flags);
+/* Prepares primitives and weights for batches of up to `batch` images of h x w. The engine
+ * keeps its own copy of everything it needs. NULL with cap_errmsg() on failure. */
+cap_resnet_engine *cap_resnet_engine_new(cap_resnet *net, int batch, int h, int w, int flags);
 /* Forward of n <= batch images (n, 3, h, w) into out (n, dim). */
 int cap_resnet_engine_run(cap_resnet_engine *e, const float *in, int n, float *out);
 /* The oneDNN implementation of the first 3x3 convolution (e.g. "brg:avx512_core"), for logs. */

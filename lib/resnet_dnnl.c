@@ -36,8 +36,8 @@ typedef struct act {
 } act;
 
 struct cap_resnet_engine {
-	const cap_resnet *net;
-	int batch, h, w, flags;
+	cap_resnet *net;         /* only while building */
+	int batch, h, w, flags, dim;
 	dnnl_data_type_t dt;
 	dnnl_engine_t eng;
 	dnnl_stream_t stream;
@@ -125,7 +125,7 @@ static int reorder_once(cap_resnet_engine *e, const dnnl_memory_desc_t *md_from,
 /* Adds conv c reading src. The output goes into *dst_fixed when given (with sum != 0 the conv
  * adds to what it holds), else into a new activation in slot dst_slot. src == NULL: the
  * stem, whose input layout the library chooses (returned in *src_md_out). */
-static int add_conv(cap_resnet_engine *e, const cap_conv *c, const act *src, act *dst_fixed,
+static int add_conv(cap_resnet_engine *e, cap_conv *c, const act *src, act *dst_fixed,
                     int dst_slot, int sum, int relu, act *out, dnnl_memory_desc_t *src_md_out)
 {
 	int h = src ? src->h : e->h, w = src ? src->w : e->w;
@@ -180,8 +180,18 @@ static int add_conv(cap_resnet_engine *e, const cap_conv *c, const act *src, act
 	    reorder_once(e, &plain_w, c->w, q, &wmem) < 0)
 		goto out;
 	q = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1);
-	if (add_mem(e, q, c->b, -1, &bmem) < 0)
+	if (add_mem(e, q, DNNL_MEMORY_ALLOCATE, -1, &bmem) < 0)
 		goto out;
+	void *bias;
+	if (dnnl_memory_get_data_handle(bmem, &bias) != dnnl_success) {
+		cap_fail("oneDNN: no bias buffer");
+		goto out;
+	}
+	memcpy(bias, c->b, (size_t)c->cout * sizeof *c->b);
+	if (e->flags & CAP_RESNET_TAKE_WEIGHTS) {
+		free(c->w);
+		c->w = NULL;
+	}
 	if (dst_fixed) {
 		*out = *dst_fixed;
 	} else {
@@ -258,7 +268,7 @@ static int add_reorder(cap_resnet_engine *e, dnnl_memory_t from, const dnnl_memo
 
 static int build(cap_resnet_engine *e)
 {
-	const cap_resnet *net = e->net;
+	cap_resnet *net = e->net;
 	act x, a, b, d, t;
 	dnnl_memory_desc_t stem_src_md, user_md;
 	dnnl_memory_t user_in;
@@ -279,7 +289,7 @@ static int build(cap_resnet_engine *e)
 	if (add_pool(e, &t, dnnl_pooling_max, 3, 3, 2, 1, 1, e->dt, &x) < 0)
 		return -1;
 	for (int i = 0; i < net->nblocks; i++) {
-		const cap_resnet_block *bl = &net->blocks[i];
+		cap_resnet_block *bl = &net->blocks[i];
 		int sa = (x.slot + 1) % NSLOTS, sb = (x.slot + 2) % NSLOTS;
 		if (add_conv(e, &bl->c1, &x, NULL, sa, 0, 1, &a, NULL) < 0)
 			return -1;
@@ -341,14 +351,17 @@ static int build(cap_resnet_engine *e)
 	return 0;
 }
 
-cap_resnet_engine *cap_resnet_engine_new(const cap_resnet *net, int batch, int h, int w, int flags)
+cap_resnet_engine *cap_resnet_engine_new(cap_resnet *net, int batch, int h, int w, int flags)
 {
 	if (batch < 1 || batch > 4096)
 		return cap_fail("batch size %d out of range 1..4096", batch), NULL;
 	if (h < 32 || w < 32 || h > 4096 || w > 4096)
 		return cap_fail("image of %dx%d out of range 32..4096", w, h), NULL;
 	cap_resnet_engine *e = cap_xcalloc(1, sizeof *e);
+	if (!net->stem.w)
+		return cap_fail("network weights already taken by another engine"), NULL;
 	e->net = net;
+	e->dim = net->dim;
 	e->batch = batch;
 	e->h = h;
 	e->w = w;
@@ -366,6 +379,7 @@ cap_resnet_engine *cap_resnet_engine_new(const cap_resnet *net, int batch, int h
 	}
 	if (build(e) < 0)
 		goto fail;
+	e->net = NULL;
 	return e;
 fail:
 	cap_resnet_engine_free(e);
@@ -383,7 +397,7 @@ int cap_resnet_engine_run(cap_resnet_engine *e, const float *in, int n, float *o
 	for (int i = 0; i < e->nsteps; i++)
 		DN(dnnl_primitive_execute(e->steps[i].prim, e->stream, e->steps[i].nargs, e->steps[i].args));
 	DN(dnnl_stream_wait(e->stream));
-	memcpy(out, e->out_stage, (size_t)n * e->net->dim * sizeof *out);
+	memcpy(out, e->out_stage, (size_t)n * e->dim * sizeof *out);
 	return 0;
 }
 

@@ -288,7 +288,8 @@ int main(int argc, char **argv)
 	}
 	if (!net)
 		errx(1, "%s", cap_errmsg());
-	cap_resnet_engine *eng = cap_resnet_engine_new(net, batch, po.crop, po.crop, bf16 ? CAP_RESNET_BF16 : 0);
+	cap_resnet_engine *eng = cap_resnet_engine_new(net, batch, po.crop, po.crop,
+	                                               CAP_RESNET_TAKE_WEIGHTS | (bf16 ? CAP_RESNET_BF16 : 0));
 	if (!eng)
 		errx(1, "%s", cap_errmsg());
 
