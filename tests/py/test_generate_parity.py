@@ -216,6 +216,48 @@ p.stdout = open(os.path.join(T, "gen.txt"), "rb").read()
 _, recs = generate(model_path, feat_path)
 check(p.stdout.decode() == "".join("%s\t%s\n" % (r["image"], r["caption"]) for r in recs), "--text prints IMAGE<TAB>caption")
 
+# ---- a model trained by cap-train ----
+def cap_train_model():
+    """Trains a small decoder with cap-train on synthetic captions and features."""
+    words = ["a", "dog", "cat", "runs", "sits", "on", "the", "grass", "red", "ball", "man", "jumps"]
+    r = np.random.default_rng(3)
+    caps = os.path.join(T, "train.tsv")
+    with open(caps, "w") as f:
+        for i in range(48):
+            for k in range(3):
+                n = int(r.integers(3, 9))
+                f.write("t%03d.jpg\t%s\n" % (i, " ".join(words[int(x)] for x in r.integers(0, len(words), n))))
+    tk = os.path.join(T, "train-tok.json")
+    run([tool("cap-tokenize"), "vocab", "--min-count", "1", "-o", tk, caps])
+    cstream = os.path.join(T, "train.captions.mp")
+    run([tool("cap-tokenize"), "encode", "--tokenizer", tk, "-o", cstream, caps])
+    fe = r.standard_normal((48, D)).astype(np.float32)
+    fstream = os.path.join(T, "train.features.mp")
+    write_features(fstream, ["t%03d.jpg" % i for i in range(48)], fe)
+    out = os.path.join(T, "trained.safetensors")
+    p = run([tool("cap-train"), "--features", fstream, "--captions", cstream, "-o", out, "--embed", "16",
+             "--hidden", "24", "--epochs", "3", "--batch", "16", "--threads", "1", "--seed", "5"], check_rc=False)
+    return (out, fe) if p.returncode == 0 else (None, p.stderr.decode()[-400:])
+
+if os.path.exists(tool("cap-train")):
+    out, fe = cap_train_model()
+    if check(out is not None, "cap-train trains a small model", "" if out else fe):
+        tensors, meta = read_safetensors(out)
+        V2 = tensors["embed.weight"].shape[0]
+        tm = Decoder(D, 16, 24, V2)
+        tm.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}, strict=True)
+        fpath = os.path.join(T, "trained-feats.mp")
+        write_features(fpath, ["t%03d.jpg" % i for i in range(48)], fe)
+        want, wlp = torch_greedy(tm, fe, 20)
+        _, recs = generate(out, fpath)
+        check([r["ids"] for r in recs] == want and max(abs(r["logprob"] - w) for r, w in zip(recs, wlp)) < 1e-4,
+              "cap-train model: greedy ids equal the PyTorch loop on the loaded state_dict")
+        _, recs = generate(out, fpath, "--beam", "3")
+        ok3 = sum(r["ids"] == torch_beam(tm, fe[i], 3, 20)[0][0] for i, r in enumerate(recs[:10]))
+        check(ok3 == 10, "cap-train model: beam 3 equals the Python beam search (%d of 10)" % ok3)
+else:
+    skip("cap-train not built: no trained-model parity")
+
 # ---- errors ----
 bad = os.path.join(T, "bad.mp")
 write_features(bad, names[:2], rng.standard_normal((2, D + 1)).astype(np.float32))
