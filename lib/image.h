@@ -13,8 +13,14 @@
  *
  * Hostile input: the declared size is checked against the limits below before any pixel
  * memory is allocated; truncated or corrupt data is an error (never grey fill, never exit());
- * errors go through cap_fail() with the file name. The functions are thread-safe: they keep
- * no global state (libjpeg/libpng errors are caught per call with setjmp/longjmp). */
+ * errors go through cap_fail() as "NAME: why". Where we are stricter than Pillow: a JPEG whose
+ * entropy data libjpeg reports as corrupt (bad Huffman code, marker inside the data, lost
+ * restart sync) is refused, where Pillow returns libjpeg's patched-up pixels; a PNG whose
+ * image-data CRC is wrong is refused (Pillow does not check IDAT CRCs). Like Pillow we accept
+ * a file cut just before its end marker (JPEG EOI, PNG IEND): the pixels are all there.
+ * A progressive JPEG with more than 1000 scans is refused (a known CPU-exhaustion trick).
+ * The functions are thread-safe: they keep no global state (libjpeg/libpng errors are caught
+ * per call with setjmp/longjmp; the message is per thread, see error.h). */
 #ifndef CAP_IMAGE_H
 #define CAP_IMAGE_H
 #include <stddef.h>
