@@ -7,6 +7,7 @@
 #include "decoder.h"
 #include "error.h"
 #include "gemm.h"
+#include "lstm.h"
 #include "tensors.h"
 #include <assert.h>
 #include <float.h>
@@ -245,27 +246,6 @@ int cap_decoder_save(const cap_decoder *m, const char *path, const char *const *
 	return cap_safetensors_write(path, o, (size_t)n, meta);
 }
 
-/* ---- the LSTM cell, shared by inference and training ---- */
-
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/* pre (4H): gate pre-activations i, f, g, o, replaced by their activations; c_prev (H) or NULL
- * for zeros; writes c, tanh(c) (tc, may be NULL) and h. */
-static void lstm_cell(float *pre, const float *c_prev, float *c, float *tc, float *h, int H)
-{
-	float *gi = pre, *gf = pre + H, *gg = pre + 2 * H, *go = pre + 3 * H;
-	for (int j = 0; j < H; j++) {
-		float i = sigm(gi[j]), f = sigm(gf[j]), g = tanhf(gg[j]), o = sigm(go[j]);
-		float cn = i * g + (c_prev ? f * c_prev[j] : 0.0f);
-		float t = tanhf(cn);
-		gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o;
-		c[j] = cn;
-		if (tc)
-			tc[j] = t;
-		h[j] = o * t;
-	}
-}
-
 /* ---- inference ---- */
 
 cap_decoder_state *cap_decoder_state_new(const cap_decoder *m, int capacity)
@@ -308,9 +288,7 @@ static void state_advance(const cap_decoder *m, cap_decoder_state *s, int first)
 		cap_sgemm(0, 1, B, 4 * H, in, 1, s->x, in, m->p.w_ih[l], in, 1, s->gates, 4 * H);
 		if (!first)
 			cap_sgemm(0, 1, B, 4 * H, H, 1, h, H, m->p.w_hh[l], H, 1, s->gates, 4 * H);
-		for (int b = 0; b < B; b++)
-			lstm_cell(s->gates + (size_t)b * 4 * H, first ? NULL : c + (size_t)b * H,
-			          c + (size_t)b * H, NULL, h + (size_t)b * H, H);
+		cap_lstm_cell_rows(s->gates, first ? NULL : c, c, NULL, h, B, H);
 		memcpy(s->x, h, sizeof(float) * B * H);  /* input of the next layer */
 	}
 }
@@ -336,7 +314,7 @@ static void log_softmax_rows(float *x, int rows, int n)
 			mx = v[j] > mx ? v[j] : mx;
 		double s = 0;
 		for (int j = 0; j < n; j++)
-			s += expf(v[j] - mx);
+			s += exp((double)v[j] - mx);
 		float lse = mx + (float)log(s);
 		for (int j = 0; j < n; j++)
 			v[j] -= lse;
@@ -407,6 +385,9 @@ struct cap_decoder_work {
 	float *hprev;                       /* (N, H) h of the previous step per row */
 	float *dh_rec, *dc_run;             /* (B, H) */
 	float *bias;                        /* (4H) b_ih + b_hh */
+	float *whh_t;                       /* (H, 4H) W_hh transposed: oneDNN runs the small
+	                                       per-step GEMM several times faster without a
+	                                       transposed B operand */
 };
 
 cap_decoder_work *cap_decoder_work_new(const cap_decoder *m)
@@ -423,7 +404,7 @@ static void work_release(cap_decoder_work *w)
 		free(w->lay[l].mask); free(w->lay[l].hd);
 	}
 	free(w->logits); free(w->dg); free(w->dh); free(w->dx); free(w->hprev);
-	free(w->dh_rec); free(w->dc_run); free(w->bias);
+	free(w->dh_rec); free(w->dc_run); free(w->bias); free(w->whh_t);
 }
 
 void cap_decoder_work_free(cap_decoder_work *w)
@@ -474,6 +455,18 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	w->dh_rec = fbuf(B, H);
 	w->dc_run = fbuf(B, H);
 	w->bias = fbuf(4, H);
+	w->whh_t = fbuf(4 * H, H);
+}
+
+/* out (cols, rows) = x (rows, cols) transposed, in cache-sized tiles. */
+static void transpose(const float *x, int rows, int cols, float *out)
+{
+	enum { TB = 32 };
+	for (int i0 = 0; i0 < rows; i0 += TB)
+		for (int j0 = 0; j0 < cols; j0 += TB)
+			for (int i = i0; i < i0 + TB && i < rows; i++)
+				for (int j = j0; j < j0 + TB && j < cols; j++)
+					out[(size_t)j * rows + i] = x[(size_t)i * cols + j];
 }
 
 static void colsum(const float *x, int rows, int n, float *out)
@@ -542,14 +535,14 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 		for (int r = 0; r < N; r++)
 			memcpy(lb->g + (size_t)r * H4, w->bias, sizeof(float) * H4);
 		cap_sgemm(0, 1, N, H4, in, 1, x, in, P->w_ih[l], in, 1, lb->g, H4);  /* (N, 4H) */
+		transpose(P->w_hh[l], H4, H, w->whh_t);
 		for (int t = 0; t < T; t++) {
 			int n = bs[t];
 			size_t r = off[t], rp = t ? off[t - 1] : 0;
 			if (t > 0)
-				cap_sgemm(0, 1, n, H4, H, 1, lb->h + rp * H, H, P->w_hh[l], H, 1, lb->g + r * H4, H4);
-			for (int b = 0; b < n; b++)
-				lstm_cell(lb->g + (r + b) * H4, t ? lb->c + (rp + b) * H : NULL,
-				          lb->c + (r + b) * H, lb->tc + (r + b) * H, lb->h + (r + b) * H, H);
+				cap_sgemm(0, 0, n, H4, H, 1, lb->h + rp * H, H, w->whh_t, H4, 1, lb->g + r * H4, H4);
+			cap_lstm_cell_rows(lb->g + r * H4, t ? lb->c + rp * H : NULL, lb->c + r * H,
+			                   lb->tc + r * H, lb->h + r * H, n, H);
 		}
 		if (dropout > 0) {
 			float keep = 1.0f - dropout, scale = 1.0f / keep;
@@ -569,27 +562,7 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	for (int r = 0; r < N; r++)
 		memcpy(lg + (size_t)r * V, P->lin_b, sizeof(float) * V);
 	cap_sgemm(0, 1, N, V, H, 1, x, H, P->lin_w, H, 1, lg, V);
-	double loss = 0;
-	float invn = 1.0f / (float)N;
-	for (int r = 0; r < N; r++) {
-		float *v = lg + (size_t)r * V, mx = -INFINITY;
-		for (int j = 0; j < V; j++)
-			mx = v[j] > mx ? v[j] : mx;
-		uint32_t tg = w->target[r];
-		float xt = v[tg] - mx, s = 0;
-		for (int j = 0; j < V; j++) {
-			v[j] = expf(v[j] - mx);  /* keep exp for the gradient */
-			s += v[j];
-		}
-		loss += (double)logf(s) - (double)xt;  /* -log softmax[tg] */
-		if (grad) {
-			float k = invn / s;
-			for (int j = 0; j < V; j++)
-				v[j] *= k;
-			v[tg] -= invn;
-		}
-	}
-	loss /= N;
+	double loss = cap_softmax_xent_rows(lg, w->target, N, V, grad ? 1.0f / (float)N : 0) / N;
 	if (tokens)
 		*tokens = (size_t)N;
 	if (!grad)
