@@ -738,15 +738,19 @@ static int add_tensor(cap_tensors *ts, const char *name, const view *t, size_t *
 	size_t w = cap_dtype_size(s->u.st.dtype), numel, nbytes;
 	cap_shape_numel(t->ndim, t->size, &numel);   /* checked when the view was built */
 	nbytes = numel * w;                            /* <= the storage's bytes */
+	const unsigned char *base = s->u.st.data;
+	if (numel == 0) {   /* sizes like (0, 2^62) must not reach the stride arithmetic */
+		cap_tensors_push(ts, name, s->u.st.dtype, t->ndim, t->size, base, 0);
+		return 0;
+	}
 	int contiguous = 1;
-	int64_t expect = 1;
+	int64_t expect = 1;   /* no overflow: the product of the sizes is numel */
 	for (int i = t->ndim - 1; i >= 0; i--) {
 		if (t->size[i] != 1 && t->stride[i] != expect) contiguous = 0;
 		expect *= t->size[i];
 	}
-	const unsigned char *base = s->u.st.data;
-	if (numel == 0 || contiguous) {
-		cap_tensors_push(ts, name, s->u.st.dtype, t->ndim, t->size, numel ? base + t->offset * w : base, nbytes);
+	if (contiguous) {
+		cap_tensors_push(ts, name, s->u.st.dtype, t->ndim, t->size, base + t->offset * w, nbytes);
 		return 0;
 	}
 	/* Copies are bounded so that a pickle listing one big strided view many times cannot make

@@ -183,6 +183,17 @@ check(sorted(os.listdir(TMP)) == sorted(set(os.listdir(TMP))) and not [f for f i
 m = run([CT, "--meta", p("written.safetensors")]).stdout.decode()
 check(m == 'k1\t"v1"\nk2\t"quote\\"\\n\u00e9"\n', "metadata reads back through cap_tensors_meta_at", repr(m))
 
+# The writer at scale: a whole ResNet (and the views file, with f16/bf16/f64) converted to
+# float32 safetensors by cap_safetensors_write, read by caplib's independent reader.
+for src, sdict in ((p("Bottleneck.pth"), torch.load(p("Bottleneck.pth"))), (p("views.pth"), views)):
+    dst = src + ".f32.safetensors"
+    run([CT, "--convert", src, dst])
+    t, meta = read_safetensors(dst)
+    want = collections.OrderedDict((k, v.float().contiguous().numpy()) for k, v in sdict.items() if v.is_floating_point())
+    same = list(t) == list(want) and all(t[k].dtype == np.float32 and t[k].shape == want[k].shape and
+                                         t[k].tobytes() == want[k].tobytes() for k in want)
+    check(same and meta == {"source": src}, "cap_safetensors_write of %s's float tensors reads back exactly in Python" % os.path.basename(src))
+
 # --- hostile safetensors -------------------------------------------------------------------
 good_hdr = {"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [16, 24]}}
 good_data = np.arange(6, dtype=np.float32).tobytes()
@@ -275,6 +286,10 @@ sd = collections.OrderedDict(w=FakeTensor(FakeStorage(torch.FloatStorage, "0", 1
 path = zip_pth("fake_ok.pth", state_pickle(sd), [("0", f12)])
 check(listing(path) == [("w", "F32", (2, 3), 24, hashlib.sha256(np.arange(2, 8, dtype=np.float32).tobytes()).hexdigest())],
       "a hand-made .pth (offset view) loads")
+sd = collections.OrderedDict(e=FakeTensor(FakeStorage(torch.FloatStorage, "0", 12), 99, (0, 2 ** 62, 4), (2 ** 40, 3, 1)))
+path = zip_pth("fake_empty.pth", state_pickle(sd), [("0", f12)])
+check(listing(path) == [("e", "F32", (0, 2 ** 62, 4), 0, hashlib.sha256(b"").hexdigest())],
+      "a .pth view with a zero size and huge other sizes and strides loads as empty")
 fake_pth("view_past_storage", {"w": (torch.FloatStorage, "0", 12, 7, (2, 3), (3, 1))}, {"0": f12}, "reaches element 12")
 fake_pth("stride_past_storage", {"w": (torch.FloatStorage, "0", 12, 0, (2, 3), (100, 1))}, {"0": f12}, "reaches element")
 fake_pth("stride_overflow", {"w": (torch.FloatStorage, "0", 12, 0, (3, 3), (2 ** 62, 1))}, {"0": f12}, "overflow")

@@ -9,6 +9,8 @@
  *                                 count and the seconds taken (for timing)
  *   cap-tensors --write OUT       writes a test model: float32 tensors "a" (2x3, 0..5), "b"
  *                                 (scalar 7), "c" (shape 0), metadata k1=v1 and k2="quote\"\n"
+ *   cap-tensors --convert IN OUT  writes IN's floating tensors as float32 safetensors with
+ *                                 cap_safetensors_write, metadata copied, plus "source"=IN
  *   cap-tensors --expect NAME SHAPE FILE   cap_tensors_expect with SHAPE like 2x3 ("-" scalar)
  *   cap-tensors --fuzz N SEED FILE   loads N mutated copies of FILE (random bytes changed, runs
  *                                 zeroed or saturated, truncation), each written to FILE.fuzz;
@@ -202,6 +204,31 @@ int main(int argc, char **argv)
 		cap_tensors_free(ts);
 	} else if (argc == 5 && !strcmp(argv[1], "--fuzz")) {
 		fuzz(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10), argv[4]);
+	} else if (argc == 4 && !strcmp(argv[1], "--convert")) {
+		cap_tensors *ts = load(argv[2]);
+		size_t n = cap_tensors_count(ts), k = 0, nm = cap_tensors_meta_count(ts);
+		cap_tensor_out *out = calloc(n ? n : 1, sizeof *out);
+		const char **meta = calloc(2 * nm + 3, sizeof *meta);
+		if (!out || !meta) err(1, "calloc");
+		for (size_t i = 0; i < n; i++) {
+			const cap_tensor *t = cap_tensors_at(ts, i);
+			if (t->dtype != CAP_F32 && t->dtype != CAP_F16 && t->dtype != CAP_BF16 && t->dtype != CAP_F64) continue;
+			size_t numel = cap_tensor_numel(t);
+			float *f = malloc((numel ? numel : 1) * sizeof *f);
+			if (!f || cap_tensor_to_f32(t, f, numel) < 0) errx(1, "%s", cap_errmsg());
+			out[k].name = t->name;
+			out[k].ndim = t->ndim;
+			memcpy(out[k].shape, t->shape, sizeof t->shape);
+			out[k++].data = f;
+		}
+		for (size_t i = 0; i < nm; i++) cap_tensors_meta_at(ts, i, &meta[2 * i], &meta[2 * i + 1]);
+		meta[2 * nm] = "source";
+		meta[2 * nm + 1] = argv[2];
+		if (cap_safetensors_write(argv[3], out, k, meta) < 0) errx(1, "%s", cap_errmsg());
+		for (size_t i = 0; i < k; i++) free((void *)out[i].data);
+		free(out);
+		free(meta);
+		cap_tensors_free(ts);
 	} else if (argc == 3 && !strcmp(argv[1], "--write")) {
 		static const float a[6] = {0, 1, 2, 3, 4, 5}, b = 7;
 		cap_tensor_out out[3] = {
