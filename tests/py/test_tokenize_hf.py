@@ -1,0 +1,143 @@
+"""cap-tokenize against Hugging Face tokenizers (npm `tokenizers`, the Node binding of the Rust
+library, run by hf_tokenizers.js): Tokenizer.fromFile(cap's tokenizer.json) encodes the real
+Flickr8k captions, tricky Unicode and punctuation, and every Unicode code point to exactly cap's
+ids; tokenizer.json files saved by that library are read by cap-tokenize and give the same
+stream. Python's msgpack reads the captions stream; a stream Python writes is decoded."""
+import hashlib, json, os, shutil, subprocess, sys
+sys.path.insert(0, os.path.dirname(__file__))
+import caplib as C
+import msgpack
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE = shutil.which("node")
+if not NODE or not os.path.isdir(os.path.join(C.ROOT, "tests", "node_modules", "tokenizers")):
+    C.skip("Hugging Face tokenizers oracle: node or tests/node_modules/tokenizers absent (scripts/install-deps.sh)")
+    C.finish()
+
+d = C.tmpdir()
+TOK = C.tool("cap-tokenize")
+
+def hf_encode(tok_json, texts):
+    p = subprocess.run([NODE, os.path.join(HERE, "hf_tokenizers.js"), "encode", tok_json],
+                       input=json.dumps(texts).encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        raise RuntimeError("hf_tokenizers.js: " + p.stderr.decode()[:2000])
+    return json.loads(p.stdout)
+
+def node(*args):
+    C.run([NODE, os.path.join(HERE, "hf_tokenizers.js")] + list(args))
+
+def read_stream(path):
+    with open(path, "rb") as f:
+        u = msgpack.Unpacker(f, raw=False)
+        header = next(u)
+        return header, list(u)
+
+def write_tsv(path, texts):
+    with open(path, "w", encoding="utf-8") as f:
+        for i, t in enumerate(texts):
+            f.write("t%d.jpg\t%s\n" % (i, t))
+
+def compare(name, tok_json, stream):
+    """HF ids for every record's text equal the record's ids."""
+    _, recs = read_stream(stream)
+    want = hf_encode(tok_json, [r["text"] for r in recs])
+    bad = [(r["text"], r["ids"], w) for r, w in zip(recs, want) if r["ids"] != w]
+    C.check(len(recs) > 0 and not bad, "%s: %d captions, HF ids == cap ids" % (name, len(recs)),
+            "%d differ, first: %r" % (len(bad), bad[:1]))
+    return recs
+
+# ---- the real captions
+flickr = C.data("flickr8k", "Flickr8k.token.txt")
+if flickr:
+    train = C.data("flickr8k", "Flickr_8k.trainImages.txt")
+    tj = os.path.join(d, "tok.json")
+    C.run([TOK, "vocab", "--split", train, "-o", tj, flickr])
+    full = os.path.join(d, "full.mp")
+    C.run([TOK, "encode", "--tokenizer", tj, "-o", full, flickr])
+    h, recs = read_stream(full)
+    tok_text = open(tj, encoding="utf-8").read()
+    vocab = json.loads(tok_text)["model"]["vocab"]
+    C.check(h.get("format") == "cap" and h.get("version") == 1 and h.get("kind") == "captions"
+            and h.get("vocab_size") == len(vocab) and h.get("tokenizer_json") == tok_text
+            and h.get("tokenizer") == hashlib.sha256(tok_text.encode()).hexdigest()
+            and h.get("source") == "Flickr8k.token.txt",
+            "python msgpack reads the header: kind, vocab_size, tokenizer_json, sha256 digest, source")
+    C.check(len(recs) == 40455 and all(set(r) == {"image", "n", "text", "ids"} for r in recs)
+            and recs[0]["image"] == "1000268201_693b08cb0e.jpg" and recs[0]["n"] == 0
+            and all(isinstance(i, int) for r in recs for i in r["ids"]),
+            "python msgpack reads 40455 records {image, n, text, ids}")
+    compare("Flickr8k token file, train vocabulary", tj, full)
+
+    # A file saved by the library itself (its own writer) reads to the same tokenizer.
+    resaved = os.path.join(d, "resaved.json")
+    node("resave", tj, resaved)
+    C.check(open(resaved, encoding="utf-8").read() != tok_text, "HF's writer lays the file out differently")
+    full2 = os.path.join(d, "full2.mp")
+    C.run([TOK, "encode", "--tokenizer", resaved, "-o", full2, flickr])
+    C.check(open(full2, "rb").read() == open(full, "rb").read(),
+            "the HF-resaved tokenizer.json gives a byte-identical stream (same digest, same ids)")
+
+    # A tokenizer built through the library's API (WordLevel + Lowercase + Whitespace, so
+    # punctuation kept) equals cap's --keep-punct vocabulary.
+    kp = os.path.join(d, "kp.json")
+    C.run([TOK, "vocab", "--keep-punct", "--split", train, "-o", kp, flickr])
+    built = os.path.join(d, "built.json")
+    node("build", kp, built)
+    s1, s2 = os.path.join(d, "kp.mp"), os.path.join(d, "built.mp")
+    C.run([TOK, "encode", "--tokenizer", kp, "-o", s1, flickr])
+    C.run([TOK, "encode", "--tokenizer", built, "-o", s2, flickr])
+    C.check(open(s1, "rb").read() == open(s2, "rb").read(),
+            "a tokenizer built and saved by HF's API gives the same stream as cap's --keep-punct one")
+    compare("Flickr8k token file, --keep-punct vocabulary", built, s2)
+
+    # Decode: a captions stream written by Python (not by cap) decodes with the words.
+    py = os.path.join(d, "py.mp")
+    inv = {i: w for w, i in vocab.items()}
+    with open(py, "wb") as f:
+        f.write(msgpack.packb({"format": "cap", "version": 1, "kind": "captions", "vocab_size": len(vocab),
+                               "tokenizer": h["tokenizer"], "tokenizer_json": tok_text}))
+        for r in recs[:500]:
+            f.write(msgpack.packb({"image": r["image"], "n": r["n"], "ids": r["ids"], "extra": [1, 2]}))
+    out = C.run([TOK, "decode", py]).stdout.decode().splitlines()
+    want = ["%s\t%s" % (r["image"], " ".join(inv[i] for i in r["ids"][1:-1])) for r in recs[:500]]
+    C.check(out == want, "decode of a Python-written stream prints image<TAB>words", repr(out[:1]) + repr(want[:1]))
+else:
+    C.skip("Flickr8k captions against HF: no $CAP_DATA/flickr8k")
+
+# ---- tricky text: Unicode and punctuation, with a vocabulary of every word in it
+tricky = [
+    "A dog's ball.", "Hello,world!!  ok?!", "", "   ", "...", "dog--sled", "snake_case x2 3.5 1,000",
+    "ÉCOLE Ærø Øresund ŒUVRE", "İstanbul İİ", "ΟΔΟΣ ΣΑΣ Σ", "x\u200dy a\u200cb", "½ ² ³ ⅓ Ⅻ ⅻ", "Ⓐ ⓑ 🅰",
+    "a\u00a0b\u3000c\u2028d\u0085e\u000bf", "café’s “quoted” «guillemets» ‹x›", "dog🐕! 🐕dog 👍🏽",
+    "a<start>b <end> <pad><unk>", "<START> <star <end", "x<end>.y", "ǅungla ǈ ǋ", "ẞ ß straße",
+    "ﬁ ﬂ ﬀ", "K Ω Å", "Ａｂｃ　ＸＹＺ", "日本語の文 中文，句子。", "한국어 문장!", "עברית, ירושלים",
+    "العربية ٣٤٥ ۶", "हिन्दी भाषा", "ไทย ภาษา", "e\u0301 n\u0303 a\u030a", "Ⅷ ⅷ ↈ", "𐐀𐐨 𞤀𞤢",
+    "tab\there", "back\\slash \"quote\"", "‿tie ⁀ ﹏", "\u0130\u0307", "\ufeffbom", "\u00ad soft\u00adhyphen",
+    "Ⅰ ＿ ﹍ _ __ ___", "Æ" * 50 + "!" * 20, "can't won't it's", "a/b\\c|d", "#1 @home $5 %x ^y &z *w",
+]
+for mode, extra in (("default", []), ("--keep-punct", ["--keep-punct"])):
+    src = os.path.join(d, "tricky%s.tsv" % mode)
+    write_tsv(src, tricky)
+    tj = os.path.join(d, "tricky%s.json" % mode)
+    C.run([TOK, "vocab", "--min-count", "1", "-o", tj] + extra + [src])
+    st = os.path.join(d, "tricky%s.mp" % mode)
+    C.run([TOK, "encode", "--tokenizer", tj, "-o", st, src])
+    compare("tricky Unicode and punctuation (%s)" % mode, tj, st)
+
+# ---- every code point (but NUL, LF, CR, which the line format cannot carry), alone, inside a
+# word and uppercased inside a word: a vocabulary of all resulting words makes any difference in
+# lowercasing or splitting show as another id.
+cps = [c for c in range(1, 0x110000) if not (0xD800 <= c <= 0xDFFF) and c not in (10, 13)]
+lines = []
+for k in range(0, len(cps), 1024):
+    lines.append(" ".join("%s q%sz Q%sZ" % ((chr(c),) * 3) for c in cps[k:k + 1024]))
+src = os.path.join(d, "all.tsv")
+write_tsv(src, lines)
+tj = os.path.join(d, "all.json")
+C.run([TOK, "vocab", "--min-count", "1", "-o", tj, src])
+st = os.path.join(d, "all.mp")
+C.run([TOK, "encode", "--tokenizer", tj, "-o", st, src])
+compare("all %d code points (alone, in a word, uppercase in a word)" % len(cps), tj, st)
+
+C.finish()
