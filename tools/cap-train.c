@@ -292,7 +292,7 @@ int main(int argc, char **argv)
 		case O_TOK: o.tokenizer = optarg; break;
 		case 'e': o.epochs = (int)parse_int("epochs", optarg, 1, 1000000); break;
 		case 'b': o.batch = (int)parse_int("batch", optarg, 1, 65536); break;
-		case 'l': o.lr = parse_num("lr", optarg, 0, 1e6); break;
+		case 'l': o.lr = parse_num("lr", optarg, 0, 3e38); break;
 		case 'E': o.embed = (int)parse_int("embed", optarg, 1, 65536); break;
 		case 'H': o.hidden = (int)parse_int("hidden", optarg, 1, 65536); break;
 		case 'L': o.layers = (int)parse_int("layers", optarg, 1, CAP_DECODER_MAX_LAYERS); break;
@@ -426,6 +426,13 @@ int main(int argc, char **argv)
 	const uint32_t **ids = cap_xmalloc(sizeof(*ids) * o.batch);
 	const float **fp = cap_xmalloc(sizeof(*fp) * o.batch);
 	int tty = isatty(2), stop = 0, saved_ckpt = 0;
+	if (o.max_steps && r.step >= o.max_steps) {  /* resumed from a run that already got there */
+		fprintf(stderr, "cap-train: the checkpoint is at step %lld already (--max-steps %lld)\n",
+		        r.step, o.max_steps);
+		if (!o.val)
+			save_model(&r);
+		stop = 1;
+	}
 	for (; r.epoch < o.epochs && !stop; r.epoch++) {
 		r.shuf = r.epoch_rng;
 		size_t nb = cap_train_epoch(&caps, o.batch, o.shuffle, &r.shuf, order, start);

@@ -1,0 +1,93 @@
+# cap-train: training runs and lowers the loss; --resume after a stop or a kill -9 gives the
+# same model bit for bit; NaN stops with the step named; bad input and usage errors.
+. "$(dirname "$0")/lib.sh"
+PY=${PYTHON:-/usr/bin/python3}
+if ! "$PY" -c 'import msgpack' 2>/dev/null; then skip "cap-train: python3-msgpack missing"; exit 0; fi
+
+# Small synthetic streams: 16 images with 64-d features, 48 captions over 50 ids.
+"$PY" - "$T" <<'PYEOF'
+import msgpack, random, struct, sys
+d = sys.argv[1]
+rnd = random.Random(5)
+def stream(path, header, recs):
+    with open(path, "wb") as f:
+        f.write(msgpack.packb(dict({"format": "cap", "version": 1}, **header)))
+        for r in recs: f.write(msgpack.packb(r, use_bin_type=True))
+imgs = ["img%02d.jpg" % i for i in range(16)]
+stream(d + "/feats.mp", {"kind": "features", "dim": 64},
+       [{"image": "dir/" + i, "feature": struct.pack("<64f", *[rnd.random() for _ in range(64)]), "shape": [64]} for i in imgs])
+stream(d + "/feats32.mp", {"kind": "features", "dim": 32},
+       [{"image": i, "feature": struct.pack("<32f", *[rnd.random() for _ in range(32)]), "shape": [32]} for i in imgs])
+def caps(n, seed):
+    r = random.Random(seed)
+    # word ids depend on the image so that the model has something to learn
+    return [{"image": imgs[k % 16], "n": k // 16, "text": "",
+             "ids": [1] + [4 + (k % 16 + 3 * j) % 46 for j in range(r.randint(3, 9))] + [2]} for k in range(n)]
+hdr = {"kind": "captions", "tokenizer": "t1", "vocab_size": 50, "tokenizer_json": "{\"model\": {}}"}
+stream(d + "/caps.mp", hdr, caps(48, 1))
+stream(d + "/val.mp", hdr, caps(16, 2))
+stream(d + "/other.mp", dict(hdr, tokenizer="t2"), caps(16, 3))
+stream(d + "/nostart.mp", hdr, [{"image": "img00.jpg", "n": 0, "text": "", "ids": [5, 6, 2]}])
+stream(d + "/missing.mp", hdr, caps(8, 4) + [{"image": "nope.jpg", "n": 0, "text": "", "ids": [1, 5, 2]}])
+PYEOF
+A="--features $T/feats.mp --captions $T/caps.mp --embed 16 --hidden 32 --batch 4 --threads 2 --seed 3"
+losses() { "$PY" -c 'import msgpack,sys; r=list(msgpack.Unpacker(open(sys.argv[1],"rb"),raw=False)); print(" ".join("%.4f" % x["train_loss"] for x in r if x.get("type") == "epoch"))' "$1"; }
+
+check "trains 6 epochs" cap-train $A --epochs 6 --lr 0.01 -o "$T/m.st" --log "$T/log.mp"
+set -- $(losses "$T/log.mp")
+[ $# -eq 6 ] && "$PY" -c "import sys; sys.exit(not float('$6') < 0.8 * float('$1'))" \
+	&& ok "training loss falls ($1 -> $6)" || notok "training loss falls ($*)"
+[ -s "$T/m.st" ] && [ -s "$T/m.st.ckpt" ] && ok "model and checkpoint written" || notok "model and checkpoint written"
+grep -q '"tokenizer_json"' "$T/m.st" && ok "model carries tokenizer_json" || notok "model carries tokenizer_json"
+
+# Resume after a stop: 5 steps, then on to 20 (crossing epoch boundaries), with shuffling and
+# dropout so that both generators must be restored; compared with an uninterrupted run.
+R="$A --dropout 0.3 --layers 2 --epochs 3"
+check "uninterrupted 20 steps" cap-train $R --max-steps 20 -o "$T/full.st"
+check "first 5 steps" cap-train $R --max-steps 5 -o "$T/part.st"
+check "resume to 20 steps" cap-train $R --max-steps 20 --resume "$T/part.st.ckpt" -o "$T/part.st"
+check_same "resumed model equals the uninterrupted one" "$T/full.st" "$T/part.st"
+check_same "resumed checkpoint equals the uninterrupted one" "$T/full.st.ckpt" "$T/part.st.ckpt"
+check "resume at an epoch end" cap-train $R --max-steps 12 -o "$T/e.st"
+check "resume from epoch end to 20 steps" cap-train $R --max-steps 20 --resume "$T/e.st.ckpt" -o "$T/e.st"
+check_same "model resumed at an epoch boundary equals the uninterrupted one" "$T/full.st" "$T/e.st"
+
+# kill -9 in the middle of a run checkpointing every step, then resume.
+K="--features $T/feats.mp --captions $T/caps.mp --embed 64 --hidden 128 --batch 4 --threads 2 --epochs 100"
+check "uninterrupted 150 steps" cap-train $K --max-steps 150 -o "$T/k1.st"
+cap-train $K --max-steps 150 --save-every 1 -o "$T/k2.st" 2>/dev/null &
+pid=$!
+sleep 0.5
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+if [ -f "$T/k2.st.ckpt" ]; then
+	check "resume after kill -9" cap-train $K --max-steps 150 --resume "$T/k2.st.ckpt" -o "$T/k2.st"
+	check_same "model after kill -9 and resume equals the uninterrupted one" "$T/k1.st" "$T/k2.st"
+else
+	skip "killed before the first checkpoint"
+fi
+ls "$T" | grep -q '\.tmp' && notok "no temporary files left ($(ls "$T"))" || ok "no temporary files left"
+
+# Validation and early stopping.
+check "validation with early stop" cap-train $A --epochs 40 --lr 0.05 --val-captions "$T/val.mp" --early-stop 2 -o "$T/v.st" --log "$T/v.mp"
+"$PY" -c '
+import msgpack, sys
+r = [x for x in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False) if x.get("type") == "epoch"]
+sys.exit(not (len(r) < 40 and all("val_loss" in x and "perplexity" in x for x in r)))' "$T/v.mp" \
+	&& ok "val loss and perplexity logged; early stop ended the run" || notok "val loss and perplexity logged; early stop ended the run"
+grep -q '"best_epoch' "$T/v.st" && ok "history names the best epoch" || notok "history names the best epoch"
+
+# Failures.
+check_fails "NaN loss stops naming the step" 1 "step 2 .*loss is" cap-train $A --lr 1e38 --save-every 1 -o "$T/nan.st"
+[ -f "$T/nan.st.ckpt" ] && ok "the last good checkpoint stays after NaN" || notok "the last good checkpoint stays after NaN"
+check_fails "tokenizer mismatch with the validation captions" 1 "tokenizer" cap-train $A --val-captions "$T/other.mp" -o "$T/x.st"
+check_fails "captions without <start>" 1 "<start>" cap-train --features "$T/feats.mp" --captions "$T/nostart.mp" -o "$T/x.st"
+check_fails "a features stream given as captions" 1 "captions" cap-train --features "$T/feats.mp" --captions "$T/feats.mp" -o "$T/x.st"
+check "a model on 32-d features" cap-train --features "$T/feats32.mp" --captions "$T/caps.mp" --epochs 1 --embed 8 --hidden 8 -o "$T/m32.st"
+check_fails "--init with another feature size" 1 "32-d features" cap-train $A --init "$T/m32.st" -o "$T/x.st"
+check "unmatched captions are counted" cap-train --features "$T/feats.mp" --captions "$T/missing.mp" -o "$T/x.st" --epochs 1 --embed 8 --hidden 8
+grep -q "1 captions without a feature" "$T/.err" && ok "unmatched caption reported" || notok "unmatched caption reported ($(cat "$T/.err"))"
+check_fails "missing --captions" 2 "required" cap-train --features "$T/feats.mp" -o "$T/x.st"
+check_fails "--early-stop without --val-captions" 2 "val-captions" cap-train $A --early-stop 2 -o "$T/x.st"
+check_fails "bad --batch" 2 "batch" cap-train $A --batch 0 -o "$T/x.st"
+check_fails "not a checkpoint" 1 "checkpoint" cap-train $A --resume "$T/m.st" -o "$T/x.st"
