@@ -254,6 +254,9 @@ static int png_run(struct png_ctx *ctx, cap_image *out)
 	png_set_read_fn(png, ctx, png_read_mem);
 	/* libpng refuses IHDR sizes above these itself, before allocating anything. */
 	png_set_user_limits(png, CAP_IMAGE_MAX_SIDE, CAP_IMAGE_MAX_SIDE);
+	/* A bad CRC on a chunk before the image data is an error, as in Pillow (libpng would skip
+	 * an ancillary chunk with a warning); on critical chunks, IDAT included, it always is. */
+	png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
 	png_read_info(png, info);
 	png_uint_32 w32, h32;
 	int depth, ctype, interlace;

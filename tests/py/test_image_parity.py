@@ -260,6 +260,42 @@ def main():
             check_preprocess(f, name, full_resize=False)
             check_preprocess(f, name, squash=224)
 
+    # Broken files against Pillow: whatever we accept, Pillow accepts with the same pixels;
+    # whatever Pillow refuses, we refuse (we may refuse more: see lib/image.h).
+    srcs = [p for p in [data("flickr8k", "images", "1001773457_577c3a7d70.jpg"), data("samples", "chelsea.png")] if p]
+    srcs += [os.path.join(TMP, "jpeg_progressive.jpg"), os.path.join(TMP, "c3_d4_i.png")]
+    prng = random.Random(3)
+    agree, cases, ours_only = True, 0, 0
+    for src in srcs:
+        blob = open(src, "rb").read()
+        variants = [blob[:n] for n in sorted(prng.sample(range(len(blob)), 12)) + [len(blob) - 2]]
+        for _ in range(12):
+            b = bytearray(blob)
+            for _ in range(prng.randint(1, 3)):
+                b[prng.randrange(8, len(b))] ^= prng.randrange(1, 256)
+            variants.append(bytes(b))
+        for v in variants:
+            p = write("broken" + os.path.splitext(src)[1], v)
+            try:
+                want = np.array(pil_rgb(p))
+            except Exception:
+                want = None
+            r = run([DUMP, p], check_rc=False)
+            cases += 1
+            if r.returncode == 0:
+                i = r.stdout.index(b"\n")
+                got = np.frombuffer(r.stdout[i + 1:], np.uint8)
+                if want is None or got.size != want.size or (got != want.reshape(-1)).any():
+                    agree = False
+                    notok("broken %s: we accept a variant Pillow %s" % (os.path.basename(src), "refuses" if want is None else "decodes differently"))
+            elif r.returncode == 1 and b"cap-imgdump: " + p.encode() in r.stderr:
+                ours_only += want is not None
+            else:
+                agree = False
+                notok("broken %s: exit %d without a proper message" % (os.path.basename(src), r.returncode))
+    check(agree, "%d truncated/corrupted files: where we decode, Pillow decodes the same; "
+          "we refuse %d that Pillow decodes" % (cases, ours_only))
+
     # Other formats are refused by content, not by name
     for fmt, ext in [("GIF", "gif"), ("BMP", "bmp"), ("TIFF", "tif")]:
         p = os.path.join(TMP, "x.%s" % ext)
