@@ -124,3 +124,23 @@ echo "# encode speed on the full token file: $(awk -v n="$n" -v a="$start" -v b=
 sed 's/$/\r/' "$F/Flickr_8k.devImages.txt" >"$T/dev-crlf.txt"
 check_eq "a CRLF split file selects the 5000 dev captions" \
 	"$(cap-tokenize encode --tokenizer "$T/v1.json" --split "$T/dev-crlf.txt" "$F/Flickr8k.token.txt" 2>/dev/null | cap-dump --no-header | wc -l)" 5000
+
+# ---- the man page's EXAMPLES run as written (with the data directory of this checkout)
+awk '/^\.Sh EXAMPLES/{on=1; next} /^\.Sh/{on=0} on && /^\.Ed/{inb=0; print "#--"; next} on && /^\.Bd/{inb=1; next} on && inb' \
+	"$ROOT/man/cap-tokenize.1" | sed 's/\\e/\\/g' >"$T/examples.sh"
+mkdir -p "$T/ex"
+awk '/^#--/{n++; next} n<2' "$T/examples.sh" | sed "s|^d=.*|d='$F'|" >"$T/ex/run.sh"
+(cd "$T/ex" && sh run.sh >out.txt 2>err.txt); rc=$?
+check_eq "man page examples (vocab, encode, dump, decode) run" "$rc $(wc -l <"$T/ex/out.txt")" "0 7"
+check_eq "man page example: decode of typed ids" "$(tail -n 1 "$T/ex/out.txt")" "a dog"
+if [ -d "$ROOT/tests/node_modules/tokenizers" ] && command -v node >/dev/null; then
+	awk '/^#--/{n++; next} n==2' "$T/examples.sh" >"$T/ex/node.sh"
+	(cd "$T/ex" && NODE_PATH="$ROOT/tests/node_modules" sh node.sh >node.txt 2>&1)
+	want=$(cap-tokenize encode --tokenizer "$T/ex/tokenizer.json" --format tsv - <<'X' | cap-dump --no-header | sed 's/.*"ids":\[\([^]]*\)\].*/\1/'
+x.jpg	A dog runs.
+X
+)
+	check_eq "man page example: node gives cap's ids" "$(tr -d ' \n[]' <"$T/ex/node.txt")" "$want"
+else
+	skip "man page node example: tests/node_modules/tokenizers absent"
+fi
