@@ -5,9 +5,15 @@
 set -eu
 what=${1:-test}
 build_pkgs="build-essential pkg-config libmsgpack-dev libjpeg62-turbo-dev libpng-dev libdnnl-dev mandoc"
-test_pkgs="python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk nodejs npm"
+test_pkgs="python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk"
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"
+# Node.js and npm run the Hugging Face tokenizers oracle. A machine may already have them from
+# elsewhere (NodeSource's nodejs bundles npm and conflicts with Debian's npm): only install
+# Debian's when the commands are missing.
+if [ "$what" = test ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+	pkgs="$pkgs nodejs npm"
+fi
 
 missing=""
 for p in $pkgs; do
