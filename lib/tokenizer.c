@@ -162,8 +162,29 @@ static int special_at(const char *s, size_t n)
 
 enum { CLS_WORD, CLS_PUNCT, CLS_SPACE };
 
+/* The class of each ASCII character, so the common case costs one load. */
+static const unsigned char ascii_class[128] = {
+	['\t'] = CLS_SPACE, ['\n'] = CLS_SPACE, ['\v'] = CLS_SPACE, ['\f'] = CLS_SPACE, ['\r'] = CLS_SPACE,
+	[' '] = CLS_SPACE, ['!'] = CLS_PUNCT, ['"'] = CLS_PUNCT, ['#'] = CLS_PUNCT, ['$'] = CLS_PUNCT,
+	['%'] = CLS_PUNCT, ['&'] = CLS_PUNCT, ['\''] = CLS_PUNCT, ['('] = CLS_PUNCT, [')'] = CLS_PUNCT,
+	['*'] = CLS_PUNCT, ['+'] = CLS_PUNCT, [','] = CLS_PUNCT, ['-'] = CLS_PUNCT, ['.'] = CLS_PUNCT,
+	['/'] = CLS_PUNCT, [':'] = CLS_PUNCT, [';'] = CLS_PUNCT, ['<'] = CLS_PUNCT, ['='] = CLS_PUNCT,
+	['>'] = CLS_PUNCT, ['?'] = CLS_PUNCT, ['@'] = CLS_PUNCT, ['['] = CLS_PUNCT, ['\\'] = CLS_PUNCT,
+	[']'] = CLS_PUNCT, ['^'] = CLS_PUNCT, ['`'] = CLS_PUNCT, ['{'] = CLS_PUNCT, ['|'] = CLS_PUNCT,
+	['}'] = CLS_PUNCT, ['~'] = CLS_PUNCT, [127] = CLS_PUNCT,
+	/* controls other than white space are punctuation too */
+	[0] = CLS_PUNCT, [1] = CLS_PUNCT, [2] = CLS_PUNCT, [3] = CLS_PUNCT, [4] = CLS_PUNCT, [5] = CLS_PUNCT,
+	[6] = CLS_PUNCT, [7] = CLS_PUNCT, [8] = CLS_PUNCT, [14] = CLS_PUNCT, [15] = CLS_PUNCT,
+	[16] = CLS_PUNCT, [17] = CLS_PUNCT, [18] = CLS_PUNCT, [19] = CLS_PUNCT, [20] = CLS_PUNCT,
+	[21] = CLS_PUNCT, [22] = CLS_PUNCT, [23] = CLS_PUNCT, [24] = CLS_PUNCT, [25] = CLS_PUNCT,
+	[26] = CLS_PUNCT, [27] = CLS_PUNCT, [28] = CLS_PUNCT, [29] = CLS_PUNCT, [30] = CLS_PUNCT,
+	[31] = CLS_PUNCT,
+	/* letters, digits and '_' are CLS_WORD (0) */
+};
+
 static int classify(uint32_t cp)
 {
+	if (cp < 0x80) return ascii_class[cp];
 	if (cap_uni_is_word(cp)) return CLS_WORD;
 	return cap_uni_is_space(cp) ? CLS_SPACE : CLS_PUNCT;
 }
@@ -190,8 +211,7 @@ static void segment(cap_pretok *p, const char *s, size_t n, int keep_punct)
 	for (size_t i = start; i < p->norm_len;) {
 		size_t at = i;
 		unsigned char c = (unsigned char)p->norm[i];
-		uint32_t cp = c < 0x80 ? (i++, c) : cap_utf8_next(p->norm, &i);
-		int k = classify(cp);
+		int k = c < 0x80 ? (i++, ascii_class[c]) : classify(cap_utf8_next(p->norm, &i));
 		if (k == cls) continue;
 		if (cls == CLS_WORD || (cls == CLS_PUNCT && keep_punct)) add_piece(p, run, at - run, -1);
 		cls = k;
@@ -383,7 +403,7 @@ int cap_tokenizer_decode(const cap_tokenizer *t, const uint32_t *ids, size_t n, 
 		if (ids[i] >= v) return cap_fail("id %u at position %zu is outside the vocabulary (size %zu)", ids[i], i, v);
 		if (ids[i] == CAP_TOK_END) break;
 		if (ids[i] == CAP_TOK_PAD || ids[i] == CAP_TOK_START) continue;
-		size_t len;
+		size_t len = 0;
 		const char *w = cap_tokenizer_word(t, ids[i], &len);
 		if (!first) cap_buf_addc(out, ' ');
 		cap_buf_add(out, w, len);

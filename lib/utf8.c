@@ -1,12 +1,23 @@
 #include "utf8.h"
 
+#include <string.h>
+
 int cap_utf8_check(const char *str, size_t n, size_t *bad)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
 	while (i < n) {
 		unsigned c = s[i];
-		if (c < 0x80) { i++; continue; }
+		if (c < 0x80) {  /* skip ASCII eight bytes at a time where aligned runs allow */
+			i++;
+			while (i + 8 <= n) {
+				uint64_t w;
+				memcpy(&w, s + i, 8);
+				if (w & 0x8080808080808080ull) break;
+				i += 8;
+			}
+			continue;
+		}
 		size_t len;
 		uint32_t cp, min;
 		if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
