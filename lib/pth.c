@@ -420,7 +420,10 @@ static int do_global(vm *m, const char *module, const char *name)
 			o->u.g = &globals[i];
 			return push(m, o);
 		}
-	return vm_fail(m, "pickle calls %s.%s, which a state_dict never needs (refused; nothing was run)", module, name);
+	/* A whole pickled model names its classes; say what to save instead. */
+	int model = !strncmp(module, "torch", 5) || !strcmp(module, "__main__");
+	return vm_fail(m, "pickle calls %s.%s, which a state_dict never needs (refused; nothing was run)%s", module, name,
+	               model ? "; if this is a whole model, save model.state_dict() instead" : "");
 }
 
 static int read_line(vm *m, char *buf, size_t cap)
@@ -821,7 +824,8 @@ int cap_pth_parse(cap_tensors *ts)
 		obj *k = r->u.items.v[i], *v = r->u.items.v[i + 1];
 		if (k->kind != O_STR) { cap_fail("state_dict key %zu is a %s, not a string", i / 2, kind_name(k->kind)); goto out; }
 		if (v->kind != O_TENSOR) {
-			cap_fail("state_dict entry \"%s\" is a %s, not a tensor", k->u.str.s, kind_name(v->kind));
+			cap_fail("state_dict entry \"%s\" is a %s, not a tensor%s", k->u.str.s, kind_name(v->kind),
+			         v->kind == O_DICT ? " (a training checkpoint? save the model's state_dict alone)" : "");
 			goto out;
 		}
 		if (add_tensor(ts, k->u.str.s, v->u.t, &copied) < 0) goto out;
