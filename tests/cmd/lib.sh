@@ -12,13 +12,14 @@ notok() { echo "not ok - $*"; }
 skip()  { echo "skip - $*"; }
 
 # check NAME CMD...: the command must exit 0.
-check() { n=$1; shift; if "$@" >"$T/.out" 2>"$T/.err"; then ok "$n"; else notok "$n (exit $?)"; sed 's/^/#   /' "$T/.err" | head -5; fi; }
+check() { local name=$1; shift; if "$@" >"$T/.out" 2>"$T/.err"; then ok "$name"; else notok "$name (exit $?)"; sed 's/^/#   /' "$T/.err" | head -5; fi; }
 # check_fails NAME STATUS PATTERN CMD...: the command must exit with STATUS and say PATTERN on stderr.
 check_fails() {
-	n=$1 want=$2 pat=$3; shift 3
+	local name=$1 want=$2 pat=$3 rc
+	shift 3
 	"$@" >"$T/.out" 2>"$T/.err"; rc=$?
-	if [ "$rc" -eq "$want" ] && grep -q -- "$pat" "$T/.err"; then ok "$n"
-	else notok "$n (exit $rc, want $want; stderr: $(head -c 300 "$T/.err"))"; fi
+	if [ "$rc" -eq "$want" ] && grep -q -- "$pat" "$T/.err"; then ok "$name"
+	else notok "$name (exit $rc, want $want; stderr: $(head -c 300 "$T/.err"))"; fi
 }
 # check_same NAME FILE1 FILE2: byte-identical files.
 check_same() { if cmp -s "$2" "$3"; then ok "$1"; else notok "$1 ($2 and $3 differ)"; fi; }

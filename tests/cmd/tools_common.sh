@@ -2,13 +2,13 @@
 # and every man page lints clean with mandoc -Tlint -W warning.
 . "$(dirname "$0")/lib.sh"
 for t in "$CAP_BIN"/cap-*; do
-	n=$(basename "$t")
-	check "$n --help exits 0" "$t" --help
-	grep -q "usage" "$T/.out" && ok "$n --help prints usage on stdout" || notok "$n --help prints usage on stdout"
-	check "$n --version exits 0" "$t" --version
-	grep -q "^$n cap " "$T/.out" && ok "$n --version names itself" || notok "$n --version names itself ($(cat "$T/.out"))"
-	check_fails "$n refuses an unknown option" 2 "" "$t" --no-such-option
-	[ -f "$ROOT/man/$n.1" ] && ok "$n has a man page" || notok "$n has a man page (man/$n.1)"
+	tn=$(basename "$t")
+	check "$tn --help exits 0" "$t" --help
+	grep -q "usage" "$T/.out" && ok "$tn --help prints usage on stdout" || notok "$tn --help prints usage on stdout"
+	check "$tn --version exits 0" "$t" --version
+	grep -q "^$tn cap " "$T/.out" && ok "$tn --version names itself" || notok "$tn --version names itself ($(cat "$T/.out"))"
+	check_fails "$tn refuses an unknown option" 2 "" "$t" --no-such-option
+	[ -f "$ROOT/man/$tn.1" ] && ok "$tn has a man page" || notok "$tn has a man page (man/$tn.1)"
 done
 if command -v mandoc >/dev/null; then
 	for m in "$ROOT"/man/*.[0-9]; do
