@@ -29,7 +29,7 @@ run_one() { # name, command...
 	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 	echo "== $name: $p passed, $f failed, $s skipped ($(( $(date +%s) - start ))s)"
 	if [ "$f" -ne 0 ]; then
-		grep -E '^(not ok|skip)' "$out" | sed 's/^/   /'
+		grep -E '^(not ok|skip)' "$out" | cut -c1-400 | sed 's/^/   /'
 		echo "   -- stderr (last 20 lines):"; tail -n 20 "$log/err" | sed 's/^/   /'
 	else
 		grep '^skip' "$out" | sed 's/^/   /'
