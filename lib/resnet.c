@@ -189,7 +189,7 @@ cap_resnet *cap_resnet_from_tensors(const cap_tensors *ts)
 
 /* ---- random init ---- */
 
-/* xoshiro256** seeded through splitmix64, and Box-Muller for normal draws. */
+/* xoshiro256** seeded through splitmix64, and normal draws from it. */
 typedef struct rng { uint64_t s[4]; int have; double spare; } rng;
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -214,19 +214,21 @@ static void rng_seed(rng *r, uint64_t seed)
 
 static double rng_normal(rng *r)
 {
+	/* Marsaglia's polar method: exact normal draws with one log per pair */
 	if (r->have) {
 		r->have = 0;
 		return r->spare;
 	}
-	double u1, u2;
-	do
-		u1 = (rng_next(r) >> 11) * 0x1.0p-53;
-	while (u1 <= 0);
-	u2 = (rng_next(r) >> 11) * 0x1.0p-53;
-	double m = sqrt(-2 * log(u1));
-	r->spare = m * sin(2 * M_PI * u2);
+	double u, v, q;
+	do {
+		u = (rng_next(r) >> 11) * 0x1.0p-52 - 1.0;
+		v = (rng_next(r) >> 11) * 0x1.0p-52 - 1.0;
+		q = u * u + v * v;
+	} while (q >= 1.0 || q == 0.0);
+	double m = sqrt(-2.0 * log(q) / q);
+	r->spare = v * m;
 	r->have = 1;
-	return m * cos(2 * M_PI * u2);
+	return u * m;
 }
 
 static int random_conv(void *ctx, cap_conv *c, const char *conv_name, const char *bn_name, int last)

@@ -21,6 +21,9 @@ dump "$T/all.mp" | sort >"$T/all.txt"
 check_same "shards 1..3 joined hold the records of one run" "$T/joined.txt" "$T/all.txt"
 check_eq "shard 2/3 takes inputs 1 and 4" "$(dump "$T/s2.mp" | sed 's/.*"image":"\([^"]*\)".*/\1/' | tr '\n' ' ')" "$2 $5 "
 
+cap-encode $W --decoders 3 --batch 3 "$@" >"$T/dec3.mp" 2>/dev/null
+dump "$T/dec3.mp" >"$T/dec3.txt"; dump "$T/all.mp" >"$T/all-order.txt"
+check_same "3 decoder threads, batch 3: same records in the same order" "$T/dec3.txt" "$T/all-order.txt"
 cap-encode $W <"$T/list" >"$T/stdin.mp" 2>/dev/null
 check_same "paths on stdin give the same stream as arguments" "$T/stdin.mp" "$T/all.mp"
 check "-o writes the same stream to a file" cap-encode $W -o "$T/o.mp" "$@"
