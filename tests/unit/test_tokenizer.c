@@ -325,6 +325,87 @@ static void test_formats(void)
 	      f == CAP_CAPTIONS_KARPATHY && strcmp(cap_caption_format_name(CAP_CAPTIONS_CSV), "csv") == 0, "format names");
 }
 
+
+/* Hostile input: every truncation and random byte changes of each format and of a
+ * tokenizer.json must give a result or an error, never a crash (run under ASan by
+ * `make check SANITIZE=1`). */
+static int count_only(void *ctx, const cap_caption *c) { (*(size_t *)ctx)++; (void)c; return 0; }
+
+static void test_hostile(void)
+{
+	static const char *const samples[] = {
+		"1000_a.jpg#0\tA dog .\n1000_a.jpg#1\tTwo \xc3\xa9 dogs\r\n2258277193_586949ec62.jpg.1#0\tx\n",
+		"image,caption\r\na.jpg,\"A dog, a \"\"cat\"\"\"\r\nb.jpg,\"two\nlines\"\nc.jpg,\n",
+		"{\"images\": [{\"id\": 7, \"file_name\": \"a.jpg\"}], \"annotations\": [{\"image_id\": 7, \"caption\": \"A cat\"}]}",
+		"{\"images\": [{\"filename\": \"1.jpg\", \"sentences\": [{\"raw\": \"A dog.\"}]}]}",
+		"a.png\tfirst\nb.png\tx\ty\n",
+	};
+	uint64_t rng = 88172645463325252ull;
+	size_t calls = 0;
+	for (size_t s = 0; s < sizeof samples / sizeof *samples; s++) {
+		size_t n = strlen(samples[s]);
+		char *buf = malloc(n + 1);
+		for (int f = 0; f <= CAP_CAPTIONS_TSV; f++) {
+			for (size_t cut = 0; cut <= n; cut++) {  /* every truncation, into an exact-size buffer */
+				char *exact = malloc(cut ? cut : 1);
+				memcpy(exact, samples[s], cut);
+				cap_caption_source src = { .format = (cap_caption_format)f };
+				cap_caption_read(&src, "t", exact, cut, count_only, &calls);
+				cap_caption_source_free(&src);
+				free(exact);
+			}
+			for (int k = 0; k < 300; k++) {  /* 1 to 3 random bytes replaced */
+				memcpy(buf, samples[s], n);
+				for (int j = 0; j < 1 + k % 3; j++) {
+					rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+					buf[rng % n] = (char)(rng >> 32);
+				}
+				cap_caption_source src = { .format = (cap_caption_format)f };
+				cap_caption_read(&src, "t", buf, n, count_only, &calls);
+				cap_caption_source_free(&src);
+			}
+		}
+		free(buf);
+	}
+	CHECK(1, "caption readers survive every truncation and 9000 random corruptions (%zu captions read)", calls);
+
+	static const char *const w[] = { "dog", "a", "\xc3\xa9t\xc3\xa9" };
+	static const uint32_t c[] = { 3, 2, 1 };
+	cap_wordmap *m = counts_of(w, c, 3, 0);
+	cap_tokenizer *t = cap_tokenizer_build(m, 1, 0);
+	size_t n, parsed = 0;
+	const char *j = cap_tokenizer_json(t, &n);
+	char *buf = malloc(n);
+	for (size_t cut = 0; cut < n; cut += 3) {
+		char *exact = malloc(cut ? cut : 1);
+		memcpy(exact, j, cut);
+		cap_tokenizer *x = cap_tokenizer_parse(exact, cut);
+		parsed += x != NULL;
+		cap_tokenizer_free(x);
+		free(exact);
+	}
+	for (int k = 0; k < 3000; k++) {
+		memcpy(buf, j, n);
+		rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+		buf[rng % n] = (char)(rng >> 32);
+		cap_tokenizer *x = cap_tokenizer_parse(buf, n);
+		if (x) {  /* whatever was accepted must encode and decode */
+			cap_pretok s = { 0 };
+			cap_buf out = { 0 };
+			if (cap_tokenizer_encode(x, "A dog <unk> \xc3\xa9t\xc3\xa9!", 18, &s) == 0)
+				cap_tokenizer_decode(x, s.ids, s.n_ids, &out);
+			cap_pretok_free(&s);
+			cap_buf_free(&out);
+			parsed++;
+		}
+		cap_tokenizer_free(x);
+	}
+	CHECK(1, "tokenizer.json reader survives truncations and 3000 corruptions (%zu accepted)", parsed);
+	free(buf);
+	cap_tokenizer_free(t);
+	cap_wordmap_free(m);
+}
+
 int main(void)
 {
 	test_utf8();
@@ -333,6 +414,7 @@ int main(void)
 	test_vocab();
 	test_wordmap();
 	test_formats();
+	test_hostile();
 	cap_buf_free(&got);
 	return check_exit();
 }
