@@ -146,5 +146,8 @@ head, recs = encode(st, IMAGES[:2], ["--batch", "2"])
 err = max(rel_err(g, w) for g, w in zip(feats(recs), want))
 check(head["encoder"]["arch"] == "resnet152" and err < 1e-4,
       "ResNet-152 full depth vs torchvision: max rel err %.2e < 1e-4 (feature max %.3g)" % (err, float(np.abs(want).max())))
+head, recs = encode(st, IMAGES[:2], ["--batch", "2", "--bf16"])
+err = max(rel_err(g, w) for g, w in zip(feats(recs), want))
+check(err < 5e-2, "ResNet-152 full depth --bf16 vs torchvision fp32: max rel err %.2e < 5e-2" % err)
 
 caplib.finish()
