@@ -1,6 +1,7 @@
 """Benchmark helper for bench/train.sh.
-  make-data DATA OUTDIR      Flickr8k train captions (words at min count 5 on the train split)
-                             and random 2048-d features per train image, as cap streams.
+  make-data DATA OUTDIR      random 2048-d features per Flickr8k train image, and (unless
+                             OUTDIR/captions.mp exists, from cap-tokenize) the train captions
+                             with words at min count 5 on the train split, as cap streams.
   torch OUTDIR THREADS STEPS the notebook's DecoderRNN (E=256, H=512, batch 64, Adam 1e-3,
                              shuffled batches sorted by length for pack_padded_sequence) for
                              STEPS steps after 3 warm-up steps; prints seconds per step and
@@ -27,11 +28,12 @@ def make_data(data, out):
         with open(path, "wb") as f:
             f.write(msgpack.packb(dict({"format": "cap", "version": 1}, **header)))
             for r in records: f.write(msgpack.packb(r, use_bin_type=True))
-    stream(os.path.join(out, "captions.mp"),
-           {"kind": "captions", "tokenizer": "bench", "vocab_size": len(vocab),
-            "tokenizer_json": json.dumps({"model": {"vocab": index}})},
-           ({"image": i, "n": n, "text": t, "ids": [1] + [index.get(w, 3) for w in words(t)] + [2]}
-            for i, n, t in recs))
+    if not os.path.exists(os.path.join(out, "captions.mp")):  # cap-tokenize did not run
+        stream(os.path.join(out, "captions.mp"),
+               {"kind": "captions", "tokenizer": "bench", "vocab_size": len(vocab),
+                "tokenizer_json": json.dumps({"model": {"vocab": index}})},
+               ({"image": i, "n": n, "text": t, "ids": [1] + [index.get(w, 3) for w in words(t)] + [2]}
+                for i, n, t in recs))
     rng = np.random.RandomState(0)
     stream(os.path.join(out, "features.mp"), {"kind": "features", "dim": 2048},
            ({"image": i, "feature": rng.uniform(0, 1, 2048).astype(np.float32).tobytes(), "shape": [2048]}

@@ -457,11 +457,13 @@ int main(int argc, char **argv)
 			double t = now();
 			if (log) {
 				msgpack_packer *pk = cap_writer_packer(log);
-				msgpack_pack_map(pk, 5);
+				msgpack_pack_map(pk, 7);
 				cap_pack_kv_str(pk, "type", "step");
 				cap_pack_kv_uint(pk, "epoch", (uint64_t)r.epoch + 1);
 				cap_pack_kv_uint(pk, "step", (uint64_t)r.step);
 				cap_pack_kv_double(pk, "loss", loss);
+				cap_pack_kv_uint(pk, "tokens", ntok);
+				cap_pack_kv_double(pk, "seconds", t - tlast);
 				cap_pack_kv_double(pk, "tokens_per_s", t > tlast ? ntok / (t - tlast) : 0);
 				if (cap_writer_end(log) < 0)
 					errx(1, "%s", cap_errmsg());

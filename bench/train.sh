@@ -1,0 +1,57 @@
+# cap-train against the same decoder in PyTorch (bench/train_torch.py), side by side at the
+# same thread count: E=256, H=512, batch 64, Adam, on the Flickr8k train captions (tokenized by
+# cap-tokenize at min-count 5, V about 2,539) with random 2048-d features per image.
+# Seconds per step are measured over STEPS steps after warm-up and extrapolated to the epoch
+# (469 steps); BENCH_FULL=1 also times one whole epoch of cap-train. Peak RSS from
+# /usr/bin/time -v (ours) and getrusage (PyTorch).
+set -u
+PY=${PYTHON:-/usr/bin/python3}
+THREADS=${THREADS:-2}
+STEPS=${STEPS:-40}
+D=${CAP_DATA:-../shared/data}/flickr8k
+[ -f "$D/Flickr8k.token.txt" ] || { echo "skip: no Flickr8k in $D"; exit 0; }
+here=$(cd "$(dirname "$0")" && pwd)
+W=$(mktemp -d "${TMPDIR:-/tmp}/cap-bench-train.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+PATH=${CAP_BIN:-$here/../build/bin}:$PATH
+
+if command -v cap-tokenize >/dev/null; then
+	cap-tokenize vocab --split "$D/Flickr_8k.trainImages.txt" -o "$W/tok.json" "$D/Flickr8k.token.txt" 2>/dev/null &&
+	cap-tokenize encode --tokenizer "$W/tok.json" --split "$D/Flickr_8k.trainImages.txt" \
+		-o "$W/captions.mp" "$D/Flickr8k.token.txt" 2>/dev/null
+fi
+"$PY" "$here/train_torch.py" make-data "$(dirname "$D")" "$W" >/dev/null  # features (+ captions if needed)
+[ -s "$W/captions.mp" ] || { echo "no captions"; exit 1; }
+"$PY" -c '
+import msgpack, sys
+it = msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False); h = next(it)
+print("# data: %d captions, vocab %d" % (sum(1 for _ in it), h["vocab_size"]))' "$W/captions.mp"
+
+ours() { # label, extra options
+	label=$1; shift
+	/usr/bin/time -v cap-train --features "$W/features.mp" --captions "$W/captions.mp" -o "$W/m.st" \
+		--threads "$THREADS" --epochs 1 --log "$W/log.mp" "$@" 2>"$W/time.txt" >/dev/null || { cat "$W/time.txt"; return; }
+	rss=$(awk '/Maximum resident/ {print $6}' "$W/time.txt")
+	"$PY" -c '
+import msgpack, sys
+r = [x for x in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False) if x.get("type") == "step"][3:]
+s = sum(x["seconds"] for x in r) / len(r); tok = sum(x["tokens"] for x in r) / len(r)
+print("%-28s %.4f s/step %7.1f s/epoch (extrapolated, 469 steps) %6.0f tokens/step  peak RSS %.0f MB" % (sys.argv[2], s, s * 469, tok, int(sys.argv[3]) / 1024))
+open(sys.argv[4], "w").write("%.6f" % s)' "$W/log.mp" "$label" "$rss" "$W/s.$label"
+}
+echo "# threads $THREADS, $STEPS steps after 3 warm-up steps"
+ours "cap-train (shuffled)" --max-steps $((STEPS + 3))
+ours "cap-train --no-shuffle" --max-steps $((STEPS + 3)) --no-shuffle
+"$PY" "$here/train_torch.py" torch "$W" "$THREADS" "$STEPS" | tee "$W/torch.txt"
+"$PY" -c '
+import sys
+t = float(open(sys.argv[1]).read().split()[1])
+for lab in ("cap-train (shuffled)", "cap-train --no-shuffle"):
+    try: s = float(open(sys.argv[2] + "/s." + lab).read())
+    except OSError: continue
+    print("ratio PyTorch / %s: %.2fx" % (lab, t / s))' "$W/torch.txt" "$W"
+if [ "${BENCH_FULL:-0}" = 1 ]; then
+	start=$(date +%s.%N)
+	cap-train --features "$W/features.mp" --captions "$W/captions.mp" -o "$W/m.st" --threads "$THREADS" --epochs 1 2>&1 | tail -1
+	echo "cap-train one full epoch: $(echo "$(date +%s.%N) - $start" | bc) s (including loading)"
+fi
