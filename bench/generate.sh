@@ -1,0 +1,60 @@
+# cap-generate vs PyTorch: captions per second for greedy and beam 3 on 1,000 features with the
+# same decoder (E=256, H=512, V from Flickr8k's train split at min-count 5) and the same loop
+# (image step, <start>, argmax or beam search up to 20 words), the same threads and batch.
+# The decoder is trained briefly by cap-train (BENCH_TRAIN_STEPS steps on real train captions
+# with random features), so that captions end after about ten words as a trained model's do;
+# without cap-train a randomly initialised one is used. Features: random (cap-generate's speed
+# does not depend on their values), or BENCH_FEATURES=FILE (e.g. cap-encode output).
+# Ours: wall time of the whole process (model load and I/O included); PyTorch: the loop alone.
+# Environment: BENCH_N (1000), BENCH_THREADS (2), BENCH_BATCH (64), BENCH_REPS (3),
+# BENCH_TRAIN_STEPS (150), BENCH_MODEL=FILE to skip training.
+set -u
+: "${CAP_BIN:?}" "${PYTHON:=/usr/bin/python3}" "${CAP_DATA:?}"
+here=$(cd "$(dirname "$0")" && pwd)
+N=${BENCH_N:-1000} THREADS=${BENCH_THREADS:-2} BATCH=${BENCH_BATCH:-64} REPS=${BENCH_REPS:-3}
+STEPS=${BENCH_TRAIN_STEPS:-150}
+T=$(mktemp -d "${TMPDIR:-/tmp}/cap-bench.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+F=$CAP_DATA/flickr8k
+if [ ! -f "$F/Flickr8k.token.txt" ]; then echo "skip: no $F/Flickr8k.token.txt"; exit 0; fi
+"$CAP_BIN/cap-tokenize" vocab --min-count 5 --split "$F/Flickr_8k.trainImages.txt" -o "$T/tok.json" \
+	"$F/Flickr8k.token.txt" 2>/dev/null || exit 1
+"$PYTHON" "$here/generate_torch.py" model "$T/tok.json" "$T/random.st" "$T/feats.mp" "$N" || exit 1
+[ -n "${BENCH_FEATURES:-}" ] && cp "$BENCH_FEATURES" "$T/feats.mp"
+M=${BENCH_MODEL:-}
+if [ -z "$M" ]; then
+	"$CAP_BIN/cap-tokenize" encode --tokenizer "$T/tok.json" --split "$F/Flickr_8k.trainImages.txt" \
+		-o "$T/train.mp" "$F/Flickr8k.token.txt" 2>/dev/null
+	"$PYTHON" "$here/generate_torch.py" features "$F/Flickr_8k.trainImages.txt" "$T/train-feats.mp"
+	if "$CAP_BIN/cap-train" --features "$T/train-feats.mp" --captions "$T/train.mp" -o "$T/trained.st" \
+		--max-steps "$STEPS" --epochs 1 --threads "$THREADS" >/dev/null 2>"$T/train.err"; then
+		M=$T/trained.st; what="cap-train, $STEPS steps"
+	else
+		M=$T/random.st; what="random init (cap-train failed: $(tail -n 1 "$T/train.err"))"
+	fi
+else
+	what=$M
+fi
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+row() { printf '%-10s %14s %14s %8s %10s\n' "$@"; }
+echo "decoder: $what; $N features; threads $THREADS, batch $BATCH, max-len 20; median of $REPS runs"
+row "" "cap captions/s" "torch capt/s" "ratio" "avg words"
+for K in 1 3; do
+	for r in $(seq "$REPS"); do
+		/usr/bin/time -f "%e" -o "$T/time" "$CAP_BIN/cap-generate" --model "$M" --beam "$K" \
+			--threads "$THREADS" --batch "$BATCH" "$T/feats.mp" >"$T/gen.mp" || exit 1
+		cat "$T/time"
+	done | median >"$T/ours"
+	words=$("$PYTHON" -c "
+import msgpack, sys
+it = msgpack.Unpacker(open(sys.argv[1], 'rb'), raw=False); next(it)
+L = [len(r['ids']) for r in it]; print('%.1f' % (sum(L) / len(L)))" "$T/gen.mp")
+	for r in $(seq "$REPS"); do
+		"$PYTHON" "$here/generate_torch.py" run "$M" "$T/feats.mp" "$K" "$THREADS" "$BATCH" || exit 1
+	done | "$PYTHON" -c "import json, sys, statistics as s; print(s.median(json.loads(l)['loop_s'] for l in sys.stdin))" >"$T/torch"
+	ours=$(awk -v n="$N" '{printf "%.1f", n / $1}' "$T/ours")
+	torch=$(awk -v n="$N" '{printf "%.1f", n / $1}' "$T/torch")
+	name=greedy; [ "$K" -gt 1 ] && name="beam $K"
+	row "$name" "$ours" "$torch" "$(echo "$ours $torch" | awk '{printf "%.2fx", $1 / $2}')" "$words"
+done
