@@ -1,6 +1,8 @@
 // Hugging Face tokenizers (the npm Node binding of the Rust library) as an oracle for
 // test_tokenize_hf.py. Commands:
 //   encode TOKENIZER.json        stdin: JSON array of texts; stdout: JSON array of id arrays
+//   decode TOKENIZER.json        stdin: JSON array of id arrays; stdout: JSON array of texts
+//                                (special tokens skipped)
 //   resave IN.json OUT.json      loads a tokenizer.json and saves it with the library's writer
 //   build VOCAB.json OUT.json    builds a WordLevel tokenizer through the library's API (vocab
 //                                from VOCAB.json's model.vocab; Lowercase, Whitespace, the four
@@ -19,6 +21,12 @@ async function main() {
 			const encs = await tok.encodeBatch(texts.slice(i, i + 2000));
 			for (const e of encs) out.push(e.getIds());
 		}
+		process.stdout.write(JSON.stringify(out));
+	} else if (cmd === "decode") {
+		const tok = hf.Tokenizer.fromFile(a);
+		const ids = JSON.parse(fs.readFileSync(0, "utf8"));
+		const out = [];
+		for (let i = 0; i < ids.length; i += 2000) out.push(...(await tok.decodeBatch(ids.slice(i, i + 2000), true)));
 		process.stdout.write(JSON.stringify(out));
 	} else if (cmd === "resave") {
 		hf.Tokenizer.fromFile(a).save(b, true);

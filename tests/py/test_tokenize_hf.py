@@ -69,6 +69,18 @@ if flickr:
             "python msgpack reads 40455 records {image, n, text, ids}")
     compare("Flickr8k token file, train vocabulary", tj, full)
 
+    # Decode: cap's text is HF's decode (special tokens skipped) where no word is <unk>, which
+    # cap prints and HF leaves out.
+    known = [r for r in recs if 3 not in r["ids"]][:5000]
+    p = subprocess.run([NODE, os.path.join(HERE, "hf_tokenizers.js"), "decode", tj],
+                       input=json.dumps([r["ids"] for r in known]).encode(), stdout=subprocess.PIPE)
+    hf_text = json.loads(p.stdout) if p.returncode == 0 else []
+    out = C.run([TOK, "decode", "--tokenizer", tj, full]).stdout.decode().splitlines()
+    cap_text = [l.split("\t", 1)[1] for l in out]
+    cap_known = [t for t, r in zip(cap_text, recs) if 3 not in r["ids"]][:5000]
+    C.check(len(known) == 5000 and hf_text == cap_known,
+            "decode: cap's text equals HF decode(ids, skip_special_tokens) for 5000 captions")
+
     # A file saved by the library itself (its own writer) reads to the same tokenizer.
     resaved = os.path.join(d, "resaved.json")
     node("resave", tj, resaved)
