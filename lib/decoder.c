@@ -18,6 +18,18 @@
 
 /* ---- parameters ---- */
 
+/* out (cols, rows) = x (rows, cols) transposed, in cache-sized tiles. */
+static void transpose(const float *x, int rows, int cols, float *out)
+{
+	enum { TB = 32 };
+	for (int i0 = 0; i0 < rows; i0 += TB)
+		for (int j0 = 0; j0 < cols; j0 += TB)
+			for (int i = i0; i < i0 + TB && i < rows; i++)
+				for (int j = j0; j < j0 + TB && j < cols; j++)
+					out[(size_t)j * rows + i] = x[(size_t)i * cols + j];
+}
+
+
 int cap_decoder_config_check(const cap_decoder_config *c)
 {
 	if (c->feat_dim <= 0 || c->embed <= 0 || c->hidden <= 0 || c->vocab <= 0)
@@ -130,7 +142,30 @@ void cap_decoder_free(cap_decoder *m)
 		free(m->meta[i]);
 	free(m->meta);
 	free(m->data);
+	free(m->wt);
 	free(m);
+}
+
+void cap_decoder_prepare(cap_decoder *m)
+{
+	const cap_decoder_config *c = &m->cfg;
+	size_t E = c->embed, H = c->hidden, V = c->vocab, n = H * V;
+	for (int l = 0; l < c->layers; l++)
+		n += 4 * H * ((l ? H : E) + H);
+	if (!m->wt)
+		m->wt = cap_xmalloc(sizeof(float) * n);
+	float *p = m->wt;
+	for (int l = 0; l < c->layers; l++) {
+		int in = l ? (int)H : (int)E;
+		m->wt_ih[l] = p;
+		transpose(m->p.w_ih[l], 4 * (int)H, in, p);
+		p += 4 * H * in;
+		m->wt_hh[l] = p;
+		transpose(m->p.w_hh[l], 4 * (int)H, (int)H, p);
+		p += 4 * H * H;
+	}
+	m->wt_lin = p;
+	transpose(m->p.lin_w, (int)V, (int)H, p);
 }
 
 const char *cap_decoder_meta(const cap_decoder *m, const char *key)
@@ -210,6 +245,7 @@ cap_decoder *cap_decoder_load(const char *path)
 			goto fail;
 		}
 	}
+	cap_decoder_prepare(m);
 	for (int i = 0; meta_keys[i]; i++) {
 		const char *v = cap_tensors_meta(ts, meta_keys[i]);
 		if (v)
@@ -285,9 +321,15 @@ static void state_advance(const cap_decoder *m, cap_decoder_state *s, int first)
 		for (int b = 0; b < B; b++)
 			for (int j = 0; j < 4 * H; j++)
 				s->gates[(size_t)b * 4 * H + j] = bi[j] + bh[j];
-		cap_sgemm(0, 1, B, 4 * H, in, 1, s->x, in, m->p.w_ih[l], in, 1, s->gates, 4 * H);
-		if (!first)
-			cap_sgemm(0, 1, B, 4 * H, H, 1, h, H, m->p.w_hh[l], H, 1, s->gates, 4 * H);
+		if (m->wt) {
+			cap_sgemm(0, 0, B, 4 * H, in, 1, s->x, in, m->wt_ih[l], 4 * H, 1, s->gates, 4 * H);
+			if (!first)
+				cap_sgemm(0, 0, B, 4 * H, H, 1, h, H, m->wt_hh[l], 4 * H, 1, s->gates, 4 * H);
+		} else {
+			cap_sgemm(0, 1, B, 4 * H, in, 1, s->x, in, m->p.w_ih[l], in, 1, s->gates, 4 * H);
+			if (!first)
+				cap_sgemm(0, 1, B, 4 * H, H, 1, h, H, m->p.w_hh[l], H, 1, s->gates, 4 * H);
+		}
 		cap_lstm_cell_rows(s->gates, first ? NULL : c, c, NULL, h, B, H);
 		memcpy(s->x, h, sizeof(float) * B * H);  /* input of the next layer */
 	}
@@ -334,7 +376,10 @@ void cap_decoder_step(const cap_decoder *m, cap_decoder_state *s, const uint32_t
 	const float *h = s->h + (size_t)(m->cfg.layers - 1) * s->capacity * H;
 	for (int b = 0; b < B; b++)
 		memcpy(logp + (size_t)b * V, m->p.lin_b, sizeof(float) * V);
-	cap_sgemm(0, 1, B, V, H, 1, h, H, m->p.lin_w, H, 1, logp, V);
+	if (m->wt)
+		cap_sgemm(0, 0, B, V, H, 1, h, H, m->wt_lin, V, 1, logp, V);
+	else
+		cap_sgemm(0, 1, B, V, H, 1, h, H, m->p.lin_w, H, 1, logp, V);
 	log_softmax_rows(logp, B, V);
 }
 
@@ -456,17 +501,6 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	w->dc_run = fbuf(B, H);
 	w->bias = fbuf(4, H);
 	w->whh_t = fbuf(4 * H, H);
-}
-
-/* out (cols, rows) = x (rows, cols) transposed, in cache-sized tiles. */
-static void transpose(const float *x, int rows, int cols, float *out)
-{
-	enum { TB = 32 };
-	for (int i0 = 0; i0 < rows; i0 += TB)
-		for (int j0 = 0; j0 < cols; j0 += TB)
-			for (int i = i0; i < i0 + TB && i < rows; i++)
-				for (int j = j0; j < j0 + TB && j < cols; j++)
-					out[(size_t)j * rows + i] = x[(size_t)i * cols + j];
 }
 
 static void colsum(const float *x, int rows, int n, float *out)

@@ -54,6 +54,12 @@ typedef struct cap_decoder {
 	float *data;            /* n_params floats */
 	cap_decoder_params p;   /* views into data */
 	char **meta;            /* metadata: key, value, key, value, ..., NULL (may be NULL) */
+	/* Transposed copies of w_ih, w_hh ((in, 4H), (H, 4H)) and lin_w ((H, V)) for the inference
+	 * steps (oneDNN's sgemm is much faster on small batches without a transposed operand).
+	 * Built by cap_decoder_load and cap_decoder_prepare; NULL otherwise (then inference uses
+	 * the weights directly). Training does not read or update them. */
+	float *wt;
+	float *wt_ih[CAP_DECODER_MAX_LAYERS], *wt_hh[CAP_DECODER_MAX_LAYERS], *wt_lin;
 } cap_decoder;
 
 /* Checks a configuration (positive sizes, parameter count fits). 0 or -1 with cap_errmsg. */
@@ -84,6 +90,9 @@ cap_decoder *cap_decoder_load(const char *path);
 /* Writes the model file atomically; meta is a NULL-terminated key, value list (the model's
  * own meta is not added automatically: pass what the file should hold). */
 int cap_decoder_save(const cap_decoder *m, const char *path, const char *const *meta);
+/* (Re)builds the transposed weight copies used by inference: call it after changing the
+ * weights of a model that will then run cap_decoder_start/step. */
+void cap_decoder_prepare(cap_decoder *m);
 /* A metadata value of a loaded model, or NULL. "tokenizer_json" holds the tokenizer. */
 const char *cap_decoder_meta(const cap_decoder *m, const char *key);
 /* Replaces (or adds) a metadata entry. */

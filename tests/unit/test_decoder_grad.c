@@ -159,6 +159,18 @@ static void paths_agree(void)
 	cap_decoder_step(m, s2, in, lp2);
 	CHECK(s2->batch == 2 && !memcmp(lp2, lp2 + c.vocab, sizeof(float) * c.vocab), "gather duplicates rows");
 
+	/* The transposed weight copies give the same log-probabilities. */
+	cap_decoder_start(m, s, feats, NB);
+	for (int b = 0; b < NB; b++) in[b] = 1;
+	cap_decoder_step(m, s, in, lp);
+	cap_decoder_prepare(m);
+	cap_decoder_start(m, s, feats, NB);
+	cap_decoder_step(m, s, in, lp2);
+	double de = 0;
+	for (int i = 0; i < NB * c.vocab; i++)
+		de = fmax(de, fabs(lp[i] - lp2[i]));
+	CHECK(m->wt && de < 1e-5, "inference with transposed weight copies agrees (max diff %.3g)", de);
+
 	for (int b = 0; b < NB; b++) { free(idv[b]); free(fv[b]); }
 	free(g0); free(g1); free(feats); free(lp); free(lp2);
 	cap_decoder_state_free(s); cap_decoder_state_free(s2);
