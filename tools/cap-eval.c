@@ -281,17 +281,18 @@ int main(int argc, char **argv)
 		case O_FORMAT:
 			if (cap_caption_format_parse(optarg, &src.format) < 0) {
 				warnx("--format: unknown format '%s' (flickr8k, csv, coco, karpathy, tsv)", optarg);
+				free(refs);
 				return 2;
 			}
 			break;
 		case O_JSON: json = 1; break;
 		case O_PER: per = 1; break;
-		case O_HELP: usage(stdout); return 0;
-		case O_VERSION: printf("cap-eval cap %s\n", CAP_VERSION); return 0;
-		default: usage(stderr); return 2;
+		case O_HELP: usage(stdout); free(refs); return 0;
+		case O_VERSION: printf("cap-eval cap %s\n", CAP_VERSION); free(refs); return 0;
+		default: usage(stderr); free(refs); return 2;
 		}
 	}
-	if (nrefs == 0) { warnx("--references is required"); usage(stderr); return 2; }
+	if (nrefs == 0) { warnx("--references is required"); usage(stderr); free(refs); return 2; }
 
 	ctx cx = { 0 };
 	cx.set = cap_evalset_new();
