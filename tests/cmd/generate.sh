@@ -59,6 +59,9 @@ cap-eval --references "$TOK" --split "$T/split.txt" "$T/gen.txt" >"$T/score-text
 check_same "IMAGE<TAB>caption lines score as the stream" "$T/score-text.txt" "$T/score.txt"
 cap-eval --references "$T/caps.mp" "$T/gen.mp" >"$T/score-caps.txt" 2>/dev/null
 check_same "references from a captions stream score as from the token file" "$T/score-caps.txt" "$T/score.txt"
+grep -F -f "$T/split.txt" "$TOK" | sed 's/#[0-9]*	/	/' >"$T/refs.tsv"
+cap-eval --references "$T/refs.tsv" --format tsv "$T/gen.mp" >"$T/score-tsv.txt" 2>/dev/null
+check_same "references as IMAGE<TAB>caption lines score as the token file" "$T/score-tsv.txt" "$T/score.txt"
 cap-eval --references "$TOK" --split "$T/split.txt" --json --per-image "$T/gen.mp" >"$T/score.json" 2>/dev/null
 check_eq "--json --per-image" "$(grep -c '^{"images":6,"references":30,.*"bleu":\[.*"cider_d":.*"per_image":\[{"image":"' "$T/score.json")" 1
 cap-eval --references "$TOK" --split "$T/split.txt" --per-image "$T/gen.mp" >"$T/per.txt" 2>/dev/null
