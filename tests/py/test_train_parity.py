@@ -23,33 +23,42 @@ D, E, H, B, STEPS = 96, 32, 48, 8, 20
 NCAP = B * STEPS
 d = tmpdir()
 
-# ---- captions: the first NCAP Flickr8k captions, words -> ids (min count 2) ----
+# ---- captions: the first NCAP Flickr8k captions, tokenized by cap-tokenize (min count 2) ----
 lines = open(tok_file, encoding="utf-8").read().splitlines()[:NCAP]
-recs = []
-for ln in lines:
-    key, text = ln.split("\t", 1)
-    img, n = key.split("#")
-    recs.append((img, int(n), text))
-words = lambda t: re.findall(r"[a-z]+", t.lower())
-counts = {}
-for _, _, t in recs:
-    for w in words(t):
-        counts[w] = counts.get(w, 0) + 1
-vocab = ["<pad>", "<start>", "<end>", "<unk>"] + sorted(w for w, c in counts.items() if c >= 2)
-index = {w: i for i, w in enumerate(vocab)}
-V = len(vocab)
-tok_json = json.dumps({"model": {"vocab": index}, "note": "test tokenizer \"quoted\"\n"})
-
 def pack_stream(path, header, records):
     with open(path, "wb") as f:
         f.write(msgpack.packb(dict({"format": "cap", "version": 1}, **header), use_bin_type=True))
         for r in records:
             f.write(msgpack.packb(r, use_bin_type=True))
-
-caps = [{"image": img, "n": n, "text": t, "ids": [1] + [index.get(w, 3) for w in words(t)] + [2]}
-        for img, n, t in recs]
-pack_stream(os.path.join(d, "caps.mp"),
-            {"kind": "captions", "tokenizer": "test-digest", "vocab_size": V, "tokenizer_json": tok_json}, caps)
+if os.path.exists(tool("cap-tokenize")):
+    src = os.path.join(d, "Flickr8k.token.txt")
+    open(src, "w", encoding="utf-8").write("\n".join(lines) + "\n")
+    run([tool("cap-tokenize"), "vocab", "--min-count", "2", "--format", "flickr8k", "-o",
+         os.path.join(d, "tok.json"), src])
+    run([tool("cap-tokenize"), "encode", "--tokenizer", os.path.join(d, "tok.json"), "--format",
+         "flickr8k", "-o", os.path.join(d, "caps.mp"), src])
+    it = msgpack.Unpacker(open(os.path.join(d, "caps.mp"), "rb"), raw=False)
+    hdr = next(it)
+    caps = list(it)
+    V, tok_json, tok_digest = hdr["vocab_size"], hdr["tokenizer_json"], hdr["tokenizer"]
+    ok("captions tokenized by cap-tokenize (V=%d)" % V)
+else:  # cap-tokenize not built: a tiny word splitter stands in
+    words = lambda t: re.findall(r"[a-z]+", t.lower())
+    recs = [(ln.split("\t")[0].split("#")[0], int(ln.split("\t")[0].split("#")[1]), ln.split("\t", 1)[1])
+            for ln in lines]
+    counts = {}
+    for _, _, t in recs:
+        for w in words(t):
+            counts[w] = counts.get(w, 0) + 1
+    vocab = ["<pad>", "<start>", "<end>", "<unk>"] + sorted(w for w, c in counts.items() if c >= 2)
+    index = {w: i for i, w in enumerate(vocab)}
+    V, tok_digest = len(vocab), "test-digest"
+    tok_json = json.dumps({"model": {"vocab": index}, "note": "test tokenizer \"quoted\"\n"})
+    caps = [{"image": img, "n": n, "text": t, "ids": [1] + [index.get(w, 3) for w in words(t)] + [2]}
+            for img, n, t in recs]
+    pack_stream(os.path.join(d, "caps.mp"), {"kind": "captions", "tokenizer": tok_digest,
+                "vocab_size": V, "tokenizer_json": tok_json}, caps)
+check(len(caps) == NCAP, "%d captions" % len(caps))
 rng = np.random.RandomState(0)
 images = sorted(set(c["image"] for c in caps))
 feat = {img: rng.uniform(0, 1, D).astype(np.float32) for img in images}
@@ -134,7 +143,7 @@ for L in (1, 2):
                 ok("model file loads with load_state_dict(strict=True)")
             except Exception as ex:
                 notok("model file loads with load_state_dict(strict=True)", str(ex))
-            check(meta.get("tokenizer_json") == tok_json and meta.get("tokenizer") == "test-digest"
+            check(meta.get("tokenizer_json") == tok_json and meta.get("tokenizer") == tok_digest
                   and meta.get("vocab_size") == str(V) and meta.get("feature_dim") == str(D),
                   "model metadata carries the tokenizer and sizes")
             check(b"1 captions without a feature" not in p.stderr and b"1 features without" in p.stderr,
