@@ -2,6 +2,7 @@
  * tiny model (every parameter), for 1 and 2 layers, with and without dropout, on both the
  * oneDNN and the plain C reference GEMM; the two paths against each other; and the inference
  * API (start/step/gather) against the training forward pass. */
+#include "adam.h"
 #include "check.h"
 #include "decoder.h"
 #include "gemm.h"
@@ -178,8 +179,52 @@ static void paths_agree(void)
 	cap_decoder_free(m);
 }
 
+/* Adam (vectorised body and scalar tail) against torch's formulas written out in scalar
+ * float code, bit for bit; clipping against its definition. */
+static void adam_check(void)
+{
+	enum { N = 37 };
+	float p[N], q[N], g[N], m[N] = { 0 }, v[N] = { 0 };
+	cap_rng r;
+	cap_rng_seed(&r, 1);
+	for (int i = 0; i < N; i++)
+		p[i] = q[i] = (float)cap_rng_normal(&r);
+	cap_adam a;
+	cap_adam_init(&a, N, 1e-3);
+	int same = 1;
+	for (int step = 1; step <= 5; step++) {
+		for (int i = 0; i < N; i++)
+			g[i] = (float)cap_rng_normal(&r) * (i % 3 ? 1.0f : 1e-4f);
+		cap_adam_step(&a, p, g);
+		double bc1 = 1 - pow(0.9, step), bc2 = 1 - pow(0.999, step);
+		float ss = (float)(1e-3 / bc1), bs = (float)sqrt(bc2);
+		for (int i = 0; i < N; i++) {
+			m[i] = m[i] * 0.9f + (float)(1 - 0.9) * g[i];
+			v[i] = v[i] * 0.999f + (float)(1 - 0.999) * g[i] * g[i];
+			q[i] += -ss * (m[i] / (sqrtf(v[i]) / bs + 1e-8f));
+		}
+		same &= !memcmp(p, q, sizeof p) && !memcmp(a.m, m, sizeof m) && !memcmp(a.v, v, sizeof v);
+	}
+	CHECK(same && a.step == 5, "Adam equals torch's update, bit for bit, over 5 steps");
+	cap_adam_free(&a);
+	double n2 = 0;
+	for (int i = 0; i < N; i++)
+		n2 += (double)g[i] * g[i];
+	memcpy(q, g, sizeof g);
+	double norm = cap_clip_grad_norm(g, N, 0.5);
+	float coef = (float)(0.5 / (sqrt(n2) + 1e-6));
+	int clipped = 1;
+	for (int i = 0; i < N; i++)
+		clipped &= g[i] == q[i] * coef;
+	CHECK(fabs(norm - sqrt(n2)) < 1e-9 * sqrt(n2) && clipped, "clip_grad_norm scales to the norm (%.6g)", norm);
+	memcpy(g, q, sizeof g);
+	cap_clip_grad_norm(g, N, 1e9);
+	CHECK(!memcmp(g, q, sizeof g), "no clipping below the threshold");
+}
+
 int main(void)
 {
+	adam_check();
 	for (int ref = 0; ref < 2; ref++) {
 		gradcheck(1, 0, ref);
 		gradcheck(2, 0, ref);
