@@ -2,11 +2,11 @@
 # (48 drawn images of coloured shapes, five captions each; see scripts/make-shapes.py).
 # The encoder is a randomly initialised ResNet-152 (no pretrained weights are downloaded);
 # its features still tell colours and shapes apart, so the decoder learns real captions.
-#   make -f pipelines/shapes.mk [BIN=build/bin] [OUT=build/demo] [EPOCHS=40]
+#   make -f pipelines/shapes.mk [BIN=build/bin] [OUT=build/demo] [EPOCHS=150]
 BIN    ?= build/bin
 OUT    ?= build/demo
 DATA   ?= examples/shapes
-EPOCHS ?= 40
+EPOCHS ?= 150
 THREADS ?= 2
 
 all: $(OUT)/scores.txt $(OUT)/test-captions.txt
