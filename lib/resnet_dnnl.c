@@ -167,9 +167,13 @@ static int add_conv(cap_resnet_engine *e, cap_conv *c, const act *src, act *dst_
 	int rc = -1;
 	const dnnl_memory_desc_t *q;
 	dnnl_memory_desc_t plain_w;
-	dnnl_memory_t wmem, bmem;
-	if (!src)
+	dnnl_memory_t smem = src ? src->mem : NULL, wmem, bmem;
+	if (!src) {
+		/* the stem: its source layout is the library's choice; the input reorder fills it */
 		*src_md_out = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+		if (add_mem(e, src_md_out, DNNL_MEMORY_NONE, 2, &smem) < 0)
+			goto out;
+	}
 	if (c->k == 3 && !e->impl[0]) {
 		const char *name = NULL;
 		if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name)
@@ -203,28 +207,9 @@ static int add_conv(cap_resnet_engine *e, cap_conv *c, const act *src, act *dst_
 			goto out;
 	}
 	dnnl_exec_arg_t args[4] = {
-		{DNNL_ARG_SRC, src ? src->mem : NULL}, {DNNL_ARG_WEIGHTS, wmem},
-		{DNNL_ARG_BIAS, bmem}, {DNNL_ARG_DST, out->mem}};
-	if (!src) {
-		/* the stem's source memory is created by the caller once the layout is known */
-		rc = 0;
-		goto out_keep_pd;
-	}
+		{DNNL_ARG_SRC, smem}, {DNNL_ARG_WEIGHTS, wmem}, {DNNL_ARG_BIAS, bmem}, {DNNL_ARG_DST, out->mem}};
 	rc = add_step(e, pd, 4, args);
 out:
-	dnnl_primitive_desc_destroy(pd);
-	return rc;
-out_keep_pd:
-	/* stem: create the source memory in slot 2 and then the step */
-	{
-		dnnl_memory_t smem;
-		if (add_mem(e, src_md_out, DNNL_MEMORY_NONE, 2, &smem) < 0)
-			rc = -1;
-		else {
-			args[0].memory = smem;
-			rc = add_step(e, pd, 4, args);
-		}
-	}
 	dnnl_primitive_desc_destroy(pd);
 	return rc;
 }
