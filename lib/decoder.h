@@ -67,9 +67,9 @@ int cap_decoder_config_check(const cap_decoder_config *c);
 size_t cap_decoder_param_count(const cap_decoder_config *c);
 void cap_decoder_views(const cap_decoder_config *c, float *base, cap_decoder_params *p);
 
-/* Named tensors of a parameter block, in file order; returns the count (4 + 4L). name
+/* Named tensors of a parameter block, in file order; returns the count (5 + 4L). name
  * storage is in names (CAP_DECODER_MAX_TENSORS entries of 32 bytes). */
-#define CAP_DECODER_MAX_TENSORS (4 + 4 * CAP_DECODER_MAX_LAYERS)
+#define CAP_DECODER_MAX_TENSORS (5 + 4 * CAP_DECODER_MAX_LAYERS)
 typedef struct cap_decoder_tensor {
 	char name[32];
 	int ndim;

@@ -168,7 +168,7 @@ static void save_ckpt(const struct run *r)
 		"shuffle", s[5], "epoch", s[6], "position", s[7], "step", s[8], "epoch_loss", s[9],
 		"epoch_tokens", s[10], "best_val", s[11], "best_epoch", s[12], "bad_epochs", s[13],
 		"rng_epoch", he, "rng_dropout", hd, "history_epochs", r->history.data ? r->history.data : "",
-		NULL
+		tok_digest ? "tokenizer" : NULL, tok_digest, NULL
 	};
 	if (cap_train_ckpt_save(ckpt_path, r->m, &r->adam, meta) < 0)
 		errx(1, "%s", cap_errmsg());
@@ -207,6 +207,9 @@ static void resume(struct run *r, struct opts *o)
 	    cap_rng_from_hex(&r->drop, need_meta(k, "rng_dropout")) < 0)
 		errx(1, "%s: checkpoint has bad bookkeeping values", o->resume);
 	cap_buf_adds(&r->history, need_meta(k, "history_epochs"));
+	const char *t = cap_train_ckpt_meta(k, "tokenizer");
+	if (t && tok_digest && strcmp(t, tok_digest))
+		errx(1, "%s: tokenizer %s differs from the captions' %s", o->resume, t, tok_digest);
 	r->shuf = r->epoch_rng;
 	cap_train_ckpt_close(k);
 }

@@ -30,7 +30,7 @@ stream(d + "/other.mp", dict(hdr, tokenizer="t2"), caps(16, 3))
 stream(d + "/nostart.mp", hdr, [{"image": "img00.jpg", "n": 0, "text": "", "ids": [5, 6, 2]}])
 stream(d + "/missing.mp", hdr, caps(8, 4) + [{"image": "nope.jpg", "n": 0, "text": "", "ids": [1, 5, 2]}])
 PYEOF
-A="--features $T/feats.mp --captions $T/caps.mp --embed 16 --hidden 32 --batch 4 --threads 2 --seed 3"
+A="--features $T/feats.mp --captions $T/caps.mp --embed 16 --hidden 32 --batch 4 --threads 1 --seed 3"
 losses() { "$PY" -c 'import msgpack,sys; r=list(msgpack.Unpacker(open(sys.argv[1],"rb"),raw=False)); print(" ".join("%.4f" % x["train_loss"] for x in r if x.get("type") == "epoch"))' "$1"; }
 
 check "trains 6 epochs" cap-train $A --epochs 6 --lr 0.01 -o "$T/m.st" --log "$T/log.mp"
@@ -42,7 +42,7 @@ grep -q '"tokenizer_json"' "$T/m.st" && ok "model carries tokenizer_json" || not
 
 # Resume after a stop: 5 steps, then on to 20 (crossing epoch boundaries), with shuffling and
 # dropout so that both generators must be restored; compared with an uninterrupted run.
-R="$A --dropout 0.3 --layers 2 --epochs 3"
+R="$A --dropout 0.3 --layers 2 --epochs 3 --threads 2"
 check "uninterrupted 20 steps" cap-train $R --max-steps 20 -o "$T/full.st"
 check "first 5 steps" cap-train $R --max-steps 5 -o "$T/part.st"
 check "resume to 20 steps" cap-train $R --max-steps 20 --resume "$T/part.st.ckpt" -o "$T/part.st"
@@ -53,7 +53,7 @@ check "resume from epoch end to 20 steps" cap-train $R --max-steps 20 --resume "
 check_same "model resumed at an epoch boundary equals the uninterrupted one" "$T/full.st" "$T/e.st"
 
 # kill -9 in the middle of a run checkpointing every step, then resume.
-K="--features $T/feats.mp --captions $T/caps.mp --embed 64 --hidden 128 --batch 4 --threads 2 --epochs 100"
+K="--features $T/feats.mp --captions $T/caps.mp --embed 64 --hidden 128 --batch 4 --threads 1 --epochs 100"
 check "uninterrupted 300 steps" cap-train $K --max-steps 300 -o "$T/k1.st"
 cap-train $K --max-steps 300 --save-every 1 -o "$T/k2.st" 2>/dev/null &
 pid=$!
@@ -95,4 +95,5 @@ grep -q "1 captions without a feature" "$T/.err" && ok "unmatched caption report
 check_fails "missing --captions" 2 "required" cap-train --features "$T/feats.mp" -o "$T/x.st"
 check_fails "--early-stop without --val-captions" 2 "val-captions" cap-train $A --early-stop 2 -o "$T/x.st"
 check_fails "bad --batch" 2 "batch" cap-train $A --batch 0 -o "$T/x.st"
+check_fails "resume with captions of another tokenizer" 1 "tokenizer" cap-train $A --captions "$T/other.mp" --resume "$T/m.st.ckpt" -o "$T/x.st"
 check_fails "not a checkpoint" 1 "checkpoint" cap-train $A --resume "$T/m.st" -o "$T/x.st"

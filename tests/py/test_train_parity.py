@@ -120,7 +120,7 @@ for L in (1, 2):
         out = os.path.join(d, "model-%d-%d.safetensors" % (L, clip > 0))
         args = [tool("cap-train"), "--features", os.path.join(d, "feats.mp"), "--captions",
                 os.path.join(d, "caps.mp"), "-o", out, "--init", init, "--no-shuffle", "--batch", str(B),
-                "--epochs", "1", "--log", os.path.join(d, "m.mp"), "--threads", "2"]
+                "--epochs", "1", "--log", os.path.join(d, "m.mp"), "--threads", "1"]
         if clip:
             args += ["--clip-norm", str(clip)]
         p = run(args)

@@ -222,9 +222,41 @@ static void adam_check(void)
 	CHECK(!memcmp(g, q, sizeof g), "no clipping below the threshold");
 }
 
+/* PyTorch's default initialisation: bounds 1/sqrt(fan_in), embedding N(0, 1). */
+static void init_check(void)
+{
+	cap_decoder_config c = { .feat_dim = 2048, .embed = 64, .hidden = 100, .layers = 2, .vocab = 300 };
+	cap_decoder *m = cap_decoder_new(&c);
+	cap_rng r;
+	cap_rng_seed(&r, 2);
+	cap_decoder_init_random(m, &r);
+	cap_decoder_tensor t[CAP_DECODER_MAX_TENSORS];
+	int n = cap_decoder_tensors(&c, m->data, t), good = 1;
+	for (int i = 0; i < n; i++) {
+		double s = 0, s2 = 0, mx = 0;
+		for (size_t j = 0; j < t[i].numel; j++) {
+			s += t[i].data[j];
+			s2 += (double)t[i].data[j] * t[i].data[j];
+			mx = fmax(mx, fabs(t[i].data[j]));
+		}
+		double mean = s / t[i].numel, sd = sqrt(s2 / t[i].numel - mean * mean);
+		if (!strcmp(t[i].name, "embed.weight")) {
+			good &= fabs(mean) < 0.02 && fabs(sd - 1) < 0.02;
+		} else {
+			double b = 1 / sqrt(!strncmp(t[i].name, "proj.", 5) ? 2048.0 : 100.0);
+			/* uniform(-b, b): max close to b, sd b/sqrt(3) */
+			good &= mx <= b && mx > 0.9 * b && fabs(sd - b / sqrt(3)) < 0.2 * b;
+		}
+		if (!good) { printf("# %s: mean %g sd %g max %g\n", t[i].name, mean, sd, mx); break; }
+	}
+	CHECK(good && n == 13, "initialisation follows PyTorch's defaults in every tensor");
+	cap_decoder_free(m);
+}
+
 int main(void)
 {
 	adam_check();
+	init_check();
 	for (int ref = 0; ref < 2; ref++) {
 		gradcheck(1, 0, ref);
 		gradcheck(2, 0, ref);
