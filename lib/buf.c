@@ -74,6 +74,17 @@ void cap_buf_json_float(cap_buf *b, double v)
 	cap_buf_adds(b, tmp);
 }
 
+void cap_buf_json_f32(cap_buf *b, float v)
+{
+	if (!isfinite(v)) { cap_buf_adds(b, "null"); return; }
+	char tmp[40];
+	for (int prec = 6; prec <= 9; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*g", prec, (double)v);
+		if (strtof(tmp, NULL) == v) break;
+	}
+	cap_buf_adds(b, tmp);
+}
+
 void cap_buf_reset(cap_buf *b) { b->len = 0; if (b->data) b->data[0] = 0; }
 
 void cap_buf_free(cap_buf *b)

@@ -18,6 +18,8 @@ void cap_buf_printf(cap_buf *b, const char *fmt, ...) __attribute__((format(prin
 void cap_buf_json_string(cap_buf *b, const char *s, size_t n);
 /* Appends a float so that it reads back to the same float (shortest of %.9g round trip). */
 void cap_buf_json_float(cap_buf *b, double v);
+/* The same for a float32 value: the shortest text that reads back to the same float. */
+void cap_buf_json_f32(cap_buf *b, float v);
 void cap_buf_reset(cap_buf *b);
 void cap_buf_free(cap_buf *b);
 #endif

@@ -47,7 +47,7 @@ static void append_bin(cap_buf *b, const msgpack_object_bin *bin, const cap_mpjs
 		cap_buf_addc(b, '[');
 		for (size_t i = 0; i < n; i++) {
 			if (i) cap_buf_addc(b, ',');
-			cap_buf_json_float(b, f32_at(bin->ptr, i));
+			cap_buf_json_f32(b, f32_at(bin->ptr, i));
 		}
 		cap_buf_addc(b, ']');
 		return;
@@ -62,14 +62,14 @@ static void append_bin(cap_buf *b, const msgpack_object_bin *bin, const cap_mpjs
 	cap_buf_printf(b, "{\"dtype\":\"float32\",\"n\":%zu,\"head\":[", n);
 	for (size_t i = 0; i < n && i < 4; i++) {
 		if (i) cap_buf_addc(b, ',');
-		cap_buf_json_float(b, f32_at(bin->ptr, i));
+		cap_buf_json_f32(b, f32_at(bin->ptr, i));
 	}
 	cap_buf_adds(b, "]");
 	if (n) {
 		cap_buf_adds(b, ",\"min\":");
-		cap_buf_json_float(b, mn);
+		cap_buf_json_f32(b, (float)mn);
 		cap_buf_adds(b, ",\"max\":");
-		cap_buf_json_float(b, mx);
+		cap_buf_json_f32(b, (float)mx);
 		cap_buf_adds(b, ",\"mean\":");
 		cap_buf_json_float(b, sum / (double)n);
 	}
@@ -83,7 +83,7 @@ void cap_mpjson_append(cap_buf *b, const msgpack_object *o, const cap_mpjson_opt
 	case MSGPACK_OBJECT_BOOLEAN: cap_buf_adds(b, o->via.boolean ? "true" : "false"); break;
 	case MSGPACK_OBJECT_POSITIVE_INTEGER: cap_buf_printf(b, "%llu", (unsigned long long)o->via.u64); break;
 	case MSGPACK_OBJECT_NEGATIVE_INTEGER: cap_buf_printf(b, "%lld", (long long)o->via.i64); break;
-	case MSGPACK_OBJECT_FLOAT32: cap_buf_json_float(b, (float)o->via.f64); break;
+	case MSGPACK_OBJECT_FLOAT32: cap_buf_json_f32(b, (float)o->via.f64); break;
 	case MSGPACK_OBJECT_FLOAT64: cap_buf_json_float(b, o->via.f64); break;
 	case MSGPACK_OBJECT_STR:
 		if (!opts->full && opts->max_string && o->via.str.size > opts->max_string) {

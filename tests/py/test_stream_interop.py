@@ -20,8 +20,10 @@ C.check(json.loads(out[0]) == hdr, "header equal to what Python wrote")
 good = True
 for line, r in zip(out[1:], recs):
     j = json.loads(line)
-    want = list(struct.unpack("<3f", r["feature"]))
-    if j["image"] != r["image"] or j["feature"] != want or j["extra"] != r["extra"] or j["shape"] != [3]:
+    # float32 values are printed shortest-exact: they read back to the same float32
+    want = r["feature"]
+    got = struct.pack("<3f", *j["feature"])
+    if j["image"] != r["image"] or got != want or j["extra"] != r["extra"] or j["shape"] != [3]:
         good = False
 C.check(good, "every record's values equal to what Python wrote (floats exact)")
 
