@@ -66,6 +66,7 @@ void cap_buf_json_string(cap_buf *b, const char *s, size_t n)
 void cap_buf_json_float(cap_buf *b, double v)
 {
 	if (!isfinite(v)) { cap_buf_adds(b, "null"); return; }
+	if (v == 0 && signbit(v)) { cap_buf_adds(b, "-0.0"); return; }
 	char tmp[40];
 	for (int prec = 6; prec <= 17; prec++) {
 		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
@@ -77,6 +78,7 @@ void cap_buf_json_float(cap_buf *b, double v)
 void cap_buf_json_f32(cap_buf *b, float v)
 {
 	if (!isfinite(v)) { cap_buf_adds(b, "null"); return; }
+	if (v == 0 && signbit(v)) { cap_buf_adds(b, "-0.0"); return; }   /* "-0" reads back as integer 0 */
 	char tmp[40];
 	for (int prec = 6; prec <= 9; prec++) {
 		snprintf(tmp, sizeof tmp, "%.*g", prec, (double)v);
