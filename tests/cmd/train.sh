@@ -96,4 +96,24 @@ check_fails "missing --captions" 2 "required" cap-train --features "$T/feats.mp"
 check_fails "--early-stop without --val-captions" 2 "val-captions" cap-train $A --early-stop 2 -o "$T/x.st"
 check_fails "bad --batch" 2 "batch" cap-train $A --batch 0 -o "$T/x.st"
 check_fails "resume with captions of another tokenizer" 1 "tokenizer" cap-train $A --captions "$T/other.mp" --resume "$T/m.st.ckpt" -o "$T/x.st"
+# Damaged model files given to --init.
+"$PY" - "$T" <<'PYEOF'
+import json, struct, sys
+d = sys.argv[1]
+raw = open(d + "/m.st", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+def write(path, hdr, data):
+    b = json.dumps(hdr).encode()
+    open(path, "wb").write(struct.pack("<Q", len(b)) + b + data)
+data = raw[8 + n:]
+write(d + "/trunc.st", h, data[:-4])
+h2 = dict(h); h2["lstm.weight_hh_l0"] = dict(h["lstm.weight_hh_l0"]); h2["lstm.weight_hh_l0"]["shape"] = h["lstm.weight_hh_l0"]["shape"][::-1]
+write(d + "/shape.st", h2, data)
+h3 = {k: v for k, v in h.items() if k != "linear.bias"}
+write(d + "/missing.st", h3, data)
+PYEOF
+check_fails "--init with a truncated model" 1 "trunc.st" cap-train $A --init "$T/trunc.st" -o "$T/x.st"
+check_fails "--init with a wrong shape" 1 "shape.st" cap-train $A --init "$T/shape.st" -o "$T/x.st"
+check_fails "--init with a missing tensor" 1 "missing.st" cap-train $A --init "$T/missing.st" -o "$T/x.st"
 check_fails "not a checkpoint" 1 "checkpoint" cap-train $A --resume "$T/m.st" -o "$T/x.st"
