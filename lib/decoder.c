@@ -571,6 +571,7 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 			memcpy(lb->g + (size_t)r * H4, w->bias, sizeof(float) * H4);
 		cap_sgemm(0, 1, N, H4, in, 1, x, in, P->w_ih[l], in, 1, lb->g, H4);  /* (N, 4H) */
 		transpose(P->w_hh[l], H4, H, w->whh_t);
+		cap_gemm_serial_begin();
 		for (int t = 0; t < T; t++) {
 			int n = bs[t];
 			size_t r = off[t], rp = t ? off[t - 1] : 0;
@@ -579,6 +580,7 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 			cap_lstm_cell_rows(lb->g + r * H4, t ? lb->c + rp * H : NULL, lb->c + r * H,
 			                   lb->tc + r * H, lb->h + r * H, n, H);
 		}
+		cap_gemm_serial_end();
 		if (dropout > 0) {
 			float keep = 1.0f - dropout, scale = 1.0f / keep;
 			for (size_t i = 0; i < (size_t)N * H; i++) {
@@ -618,6 +620,7 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 				w->dh[i] *= lb->mask[i];
 		memset(w->dh_rec, 0, sizeof(float) * B * H);
 		memset(w->dc_run, 0, sizeof(float) * B * H);
+		cap_gemm_serial_begin();
 		for (int t = T - 1; t >= 0; t--) {
 			int n = bs[t];
 			size_t r = off[t], rp = t ? off[t - 1] : 0;
@@ -642,6 +645,7 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 			if (t > 0)  /* (n, H) = dG_t W_hh: gradient into h of the previous step */
 				cap_sgemm(0, 0, n, H, H4, 1, w->dg + r * H4, H4, P->w_hh[l], H, 0, w->dh_rec, H);
 		}
+		cap_gemm_serial_end();
 		/* Weight gradients as whole-batch GEMMs. h of the previous step for each row t >= 1: */
 		for (int t = 1; t < T; t++)
 			memcpy(w->hprev + (size_t)off[t] * H, lb->h + (size_t)off[t - 1] * H, sizeof(float) * bs[t] * H);

@@ -17,18 +17,50 @@ int cap_gemm_set_reference(int on)
 
 int cap_gemm_reference(void) { return use_reference; }
 
+/* libdnnl links libgomp itself; our objects are not built with -fopenmp, and linking -lgomp
+ * directly would tie the Makefile to oneDNN's build choice, so the OpenMP entry points are
+ * looked up in the already loaded runtime. */
+static void (*omp_set)(int);
+static int (*omp_get)(void);
+static int looked_up;
+
+static void lookup(void)
+{
+	if (looked_up)
+		return;
+	omp_set = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+	omp_get = (int (*)(void))dlsym(RTLD_DEFAULT, "omp_get_max_threads");
+	looked_up = 1;
+}
+
 int cap_gemm_set_threads(int n)
 {
 	if (n <= 0)
 		return 0;
-	/* libdnnl links libgomp itself; our objects are not built with -fopenmp, and linking
-	 * -lgomp directly would tie the Makefile to oneDNN's build choice, so look the OpenMP
-	 * entry point up in the already loaded runtime. */
-	void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
-	if (!set)
+	lookup();
+	if (!omp_set)
 		return cap_fail("cannot set %d threads: no OpenMP runtime found in libdnnl", n);
-	set(n);
+	omp_set(n);
 	return 0;
+}
+
+static int saved_threads;
+
+void cap_gemm_serial_begin(void)
+{
+	lookup();
+	if (!omp_set || !omp_get)
+		return;
+	saved_threads = omp_get();
+	if (saved_threads > 1)
+		omp_set(1);
+}
+
+void cap_gemm_serial_end(void)
+{
+	if (omp_set && saved_threads > 1)
+		omp_set(saved_threads);
+	saved_threads = 0;
 }
 
 void cap_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

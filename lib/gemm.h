@@ -20,4 +20,9 @@ int cap_gemm_reference(void);
  * sets OpenMP's thread count). n <= 0 leaves the default (OMP_NUM_THREADS or all cores).
  * Returns -1 with cap_errmsg() when the OpenMP runtime cannot be reached. */
 int cap_gemm_set_threads(int n);
+/* Brackets a stretch of small products (the per-step recurrence of the LSTM) that runs on one
+ * thread: with 64 rows a second thread saves little, and on a busy machine waiting for it at
+ * every call cost ten times more than it saved. cap_gemm_serial_end() restores the count. */
+void cap_gemm_serial_begin(void);
+void cap_gemm_serial_end(void);
 #endif
