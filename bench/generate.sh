@@ -6,8 +6,12 @@
 # without cap-train a randomly initialised one is used. Features: random (cap-generate's speed
 # does not depend on their values), or BENCH_FEATURES=FILE (e.g. cap-encode output).
 # Ours: wall time of the whole process (model load and I/O included); PyTorch: the loop alone.
+# Debian's torch 1.13 does its Linear and LSTM products with the system BLAS, which is the
+# netlib reference libblas3 unless another is installed (about 3 GFLOP/s here): the PyTorch
+# column is "as installed". BENCH_TORCH_BLAS=DIR (a directory holding another libblas.so.3, e.g.
+# OpenBLAS unpacked from libopenblas0-pthread) adds a column with PyTorch on that BLAS.
 # Environment: BENCH_N (1000), BENCH_THREADS (2), BENCH_BATCH (64), BENCH_REPS (3),
-# BENCH_TRAIN_STEPS (150), BENCH_MODEL=FILE to skip training.
+# BENCH_TRAIN_STEPS (150), BENCH_MODEL=FILE to skip training, BENCH_TORCH_BLAS=DIR.
 set -u
 : "${CAP_BIN:?}" "${PYTHON:=/usr/bin/python3}" "${CAP_DATA:?}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,9 +41,14 @@ else
 fi
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-row() { printf '%-10s %14s %14s %8s %10s\n' "$@"; }
+row() { printf '%-10s %14s %14s %8s %10s %16s %8s\n' "$@"; }
+torch_run() { # K, [LD_LIBRARY_PATH]: median loop seconds of REPS runs
+	for r in $(seq "$REPS"); do
+		LD_LIBRARY_PATH=${2:-${LD_LIBRARY_PATH:-}} "$PYTHON" "$here/generate_torch.py" run "$M" "$T/feats.mp" "$1" "$THREADS" "$BATCH" || exit 1
+	done | "$PYTHON" -c "import json, sys, statistics as s; print(s.median(json.loads(l)['loop_s'] for l in sys.stdin))"
+}
 echo "decoder: $what; $N features; threads $THREADS, batch $BATCH, max-len 20; median of $REPS runs"
-row "" "cap captions/s" "torch capt/s" "ratio" "avg words"
+row "" "cap captions/s" "torch capt/s" "ratio" "avg words" "torch+BLAS capt/s" "ratio"
 for K in 1 3; do
 	for r in $(seq "$REPS"); do
 		/usr/bin/time -f "%e" -o "$T/time" "$CAP_BIN/cap-generate" --model "$M" --beam "$K" \
@@ -50,11 +59,15 @@ for K in 1 3; do
 import msgpack, sys
 it = msgpack.Unpacker(open(sys.argv[1], 'rb'), raw=False); next(it)
 L = [len(r['ids']) for r in it]; print('%.1f' % (sum(L) / len(L)))" "$T/gen.mp")
-	for r in $(seq "$REPS"); do
-		"$PYTHON" "$here/generate_torch.py" run "$M" "$T/feats.mp" "$K" "$THREADS" "$BATCH" || exit 1
-	done | "$PYTHON" -c "import json, sys, statistics as s; print(s.median(json.loads(l)['loop_s'] for l in sys.stdin))" >"$T/torch"
+	torch_run "$K" >"$T/torch"
 	ours=$(awk -v n="$N" '{printf "%.1f", n / $1}' "$T/ours")
 	torch=$(awk -v n="$N" '{printf "%.1f", n / $1}' "$T/torch")
+	tb=- rb=-
+	if [ -n "${BENCH_TORCH_BLAS:-}" ]; then
+		torch_run "$K" "$BENCH_TORCH_BLAS" >"$T/torchb"
+		tb=$(awk -v n="$N" '{printf "%.1f", n / $1}' "$T/torchb")
+		rb=$(echo "$ours $tb" | awk '{printf "%.2fx", $1 / $2}')
+	fi
 	name=greedy; [ "$K" -gt 1 ] && name="beam $K"
-	row "$name" "$ours" "$torch" "$(echo "$ours $torch" | awk '{printf "%.2fx", $1 / $2}')" "$words"
+	row "$name" "$ours" "$torch" "$(echo "$ours $torch" | awk '{printf "%.2fx", $1 / $2}')" "$words" "$tb" "$rb"
 done

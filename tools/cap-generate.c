@@ -214,8 +214,9 @@ int main(int argc, char **argv)
 	if (so.sample && so.beam != 1) { warnx("--sample and --beam exclude each other"); return 2; }
 	if (cap_search_opts_check(&so) < 0) { warnx("%s", cap_errmsg()); return 2; }
 	if (text && nbest_given && so.nbest > 1) warnx("--text prints the best caption only; --nbest is ignored");
-	if ((long)batch * (so.sample ? so.nbest : so.beam) > (1L << 20)) {
-		warnx("--batch times --beam (or --nbest) is too large");
+	/* Rows of state and of log-probabilities: (batch * width, V) floats must stay sane. */
+	if ((long)batch * (so.sample ? so.nbest : so.beam) > (1L << 16)) {
+		warnx("--batch times --beam (or --nbest with --sample) is above 65536");
 		return 2;
 	}
 	if (threads && cap_gemm_set_threads(threads) < 0) errx(1, "%s", cap_errmsg());
