@@ -174,8 +174,15 @@ static int search_beam(const cap_stepper *m, int B, const cap_search_opts *o,
 			for (int h = 0; h < nl; h++) {
 				const float *lp = logp + (size_t)(row0 + h) * V;
 				double s0 = score[b * K + h];
-				for (int w = 0; w < V; w++)
-					if (!banned(o, (uint32_t)w)) top_insert(top, &nt, k, s0 + lp[w], h, (uint32_t)w);
+				/* Most words cannot enter a full list: compare against its worst first. */
+				double worst = nt == k ? top[k - 1].s : -INFINITY;
+				for (int w = 0; w < V; w++) {
+					double sc = s0 + lp[w];
+					if (!(sc > worst) && nt == k) continue;
+					if (banned(o, (uint32_t)w)) continue;
+					top_insert(top, &nt, k, sc, h, (uint32_t)w);
+					if (nt == k) worst = top[k - 1].s;
+				}
 			}
 			int live = 0;
 			for (int i = 0; i < nt; i++) {
