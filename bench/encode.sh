@@ -1,11 +1,11 @@
 # cap-encode vs PyTorch: full ResNet-152 (torchvision random init, the same weights file on both
 # sides), the same real JPEGs, end to end from files, the same number of threads; PyTorch at its
 # best batch size among 1, 2, 4, 8. Prints medians of REPS runs, peak RSS and the ratio.
-# Environment: BENCH_IMAGES (default 64), BENCH_THREADS (2), BENCH_REPS (3), BENCH_BATCH (ours, 4).
+# Environment: BENCH_IMAGES (default 64), BENCH_THREADS (2), BENCH_REPS (3), BENCH_BATCH (ours, 2).
 set -u
 : "${CAP_BIN:?}" "${PYTHON:=/usr/bin/python3}" "${CAP_DATA:?}"
 here=$(cd "$(dirname "$0")" && pwd)
-N=${BENCH_IMAGES:-64} THREADS=${BENCH_THREADS:-2} REPS=${BENCH_REPS:-3} OURB=${BENCH_BATCH:-4}
+N=${BENCH_IMAGES:-64} THREADS=${BENCH_THREADS:-2} REPS=${BENCH_REPS:-3} OURB=${BENCH_BATCH:-2}
 T=$(mktemp -d "${TMPDIR:-/tmp}/cap-bench.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 if [ ! -d "$CAP_DATA/flickr8k/images" ]; then echo "skip: no $CAP_DATA/flickr8k/images"; exit 0; fi

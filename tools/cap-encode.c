@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static void usage(FILE *f)
 	        "  --weights FILE     torchvision ResNet weights (.safetensors or .pth); the depth is\n"
 	        "                     read from the file. random[:SEED]: a randomly initialised\n"
 	        "                     ResNet-152 (for tests and demos)\n"
-	        "  --batch N          images per forward pass (default 4)\n"
+	        "  --batch N          images per forward pass (default 2)\n"
 	        "  --threads N        threads for the network (default: all cores)\n"
 	        "  --resize N         shorter side to N before the centre crop (default 256)\n"
 	        "  --crop N           centre crop of N x N (default 224)\n"
@@ -169,6 +170,23 @@ static void write_header(cap_writer *w, const cap_resnet *net, const char *weigh
 		errx(1, "%s", cap_errmsg());
 }
 
+typedef struct digest_job {
+	pthread_t thread;
+	const cap_tensors *ts;
+	int rc;
+	char hex[65];
+	char msg[512];
+} digest_job;
+
+static void *digest_run(void *arg)
+{
+	digest_job *j = arg;
+	j->rc = cap_tensors_digest(j->ts, j->hex);
+	if (j->rc < 0)   /* messages are per thread: carry it over */
+		snprintf(j->msg, sizeof j->msg, "%s", cap_errmsg());
+	return NULL;
+}
+
 /* "random" or "random:SEED": 1 and *seed; 0 for anything else. */
 static int parse_random(const char *s, uint64_t *seed)
 {
@@ -208,7 +226,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *weights = NULL, *out_path = "-", *shard = NULL;
-	int batch = 4, threads = 0, basename_opt = 0, bf16 = 0, decoders = 1;
+	int batch = 2, threads = 0, basename_opt = 0, bf16 = 0, decoders = 1;
 	int resize = -1, crop = -1, squash = -1, shard_k = 1, shard_n = 1, c;
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -264,6 +282,9 @@ int main(int argc, char **argv)
 	/* The network. */
 	uint64_t seed;
 	cap_resnet *net;
+	cap_resnet_engine *eng = NULL;
+	/* the engine frees the net's weights as it copies them: half the peak memory */
+	int flags = CAP_RESNET_TAKE_WEIGHTS | (bf16 ? CAP_RESNET_BF16 : 0);
 	char weights_id[96];
 	const char *weights_file = NULL;
 	if (parse_random(weights, &seed)) {
@@ -275,22 +296,29 @@ int main(int argc, char **argv)
 		cap_tensors *ts = cap_tensors_load(weights);
 		if (!ts)
 			errx(1, "%s", cap_errmsg());
+		/* The digest (a pass over all the weights) runs beside building the network. */
+		digest_job dj = {.ts = ts};
+		int threaded = pthread_create(&dj.thread, NULL, digest_run, &dj) == 0;
+		if (!threaded)
+			digest_run(&dj);
 		net = cap_resnet_from_tensors(ts);
 		if (!net)
 			errx(1, "%s: %s", weights, cap_errmsg());
-		char hex[65];
-		if (cap_tensors_digest(ts, hex) < 0)
-			errx(1, "%s: %s", weights, cap_errmsg());
-		snprintf(weights_id, sizeof weights_id, "sha256:%s", hex);
+		eng = cap_resnet_engine_new(net, batch, po.crop, po.crop, flags);
+		if (!eng)
+			errx(1, "%s", cap_errmsg());
+		if (threaded)
+			pthread_join(dj.thread, NULL);
+		if (dj.rc < 0)
+			errx(1, "%s: %s", weights, dj.msg);
+		snprintf(weights_id, sizeof weights_id, "sha256:%s", dj.hex);
 		cap_tensors_free(ts);
 		const char *slash = strrchr(weights, '/');
 		weights_file = slash ? slash + 1 : weights;
 	}
 	if (!net)
 		errx(1, "%s", cap_errmsg());
-	cap_resnet_engine *eng = cap_resnet_engine_new(net, batch, po.crop, po.crop,
-	                                               CAP_RESNET_TAKE_WEIGHTS | (bf16 ? CAP_RESNET_BF16 : 0));
-	if (!eng)
+	if (!eng && !(eng = cap_resnet_engine_new(net, batch, po.crop, po.crop, flags)))
 		errx(1, "%s", cap_errmsg());
 
 	cap_paths *paths = optind < argc ? cap_paths_args(argv + optind, argc - optind, shard_k, shard_n)
