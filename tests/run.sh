@@ -40,6 +40,7 @@ for t in "${CAP_TESTBIN:-}"/test_*; do
 	[ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"
 done
 for t in "$here"/cmd/*.sh; do
+	[ "$(basename "$t")" = lib.sh ] && continue   # the helpers the tests source
 	[ -f "$t" ] && run_one "cmd/$(basename "$t")" sh "$t"
 done
 for t in "$here"/py/test_*.py; do
