@@ -364,8 +364,46 @@ static void test_options(void)
 	free(t.h);
 }
 
+/* A model giving the same row at every step: checks argmax ties and banned words. */
+static const float *fixed_row;
+static int fixed_step(void *ctx, const uint32_t *ids, int rows, float *logp)
+{
+	(void)ctx; (void)ids;
+	for (int r = 0; r < rows; r++) memcpy(logp + (size_t)r * 6, fixed_row, 6 * sizeof *logp);
+	return 0;
+}
+static int fixed_gather(void *ctx, const int *idx, int n) { (void)ctx; (void)idx; (void)n; return 0; }
+
+static void test_argmax_rules(void)
+{
+	cap_stepper m = { NULL, 6, fixed_step, fixed_gather };
+	cap_search_opts o;
+	cap_search_opts_default(&o);
+	o.max_len = 4;
+	cap_search_result r;
+	/* <pad> and <start> hold the maximum: never chosen; words 3 and 4 tie: the lower wins */
+	static const float row1[6] = { -0.1f, -0.1f, -9, -1, -1, -5 };
+	fixed_row = row1;
+	CHECK(cap_search(&m, 1, &o, 0, &r) == 0 && r.hyps[0].n == 4 && r.hyps[0].ids[0] == 3 &&
+	      r.hyps[0].ids[3] == 3 && !r.hyps[0].ended && fabs(r.hyps[0].logprob + 4) < 1e-12,
+	      "greedy skips <pad>/<start>, breaks ties to the lower id, cuts at max_len");
+	cap_search_result_free(&r);
+	/* all allowed words below a banned maximum, over 8-lane chunks and a tail */
+	float row2[6] = { 0, 0, -3, -2.5f, -2.75f, -2 };
+	fixed_row = row2;
+	CHECK(cap_search(&m, 1, &o, 0, &r) == 0 && r.hyps[0].ids[0] == 5, "greedy takes the best allowed word");
+	cap_search_result_free(&r);
+	/* <end> is the best word: an empty caption whose logprob is <end>'s */
+	static const float row3[6] = { -5, -5, -0.5f, -1, -1, -5 };
+	fixed_row = row3;
+	CHECK(cap_search(&m, 1, &o, 0, &r) == 0 && r.hyps[0].n == 0 && r.hyps[0].ended &&
+	      fabs(r.hyps[0].logprob + 0.5) < 1e-7, "greedy ending at once gives an empty caption");
+	cap_search_result_free(&r);
+}
+
 int main(void)
 {
+	test_argmax_rules();
 	test_greedy(30, 0, 20);
 	test_greedy(500, 1.5, 20);
 	test_greedy(30, -100, 9);    /* never ends */
