@@ -4,10 +4,18 @@
 # Seconds per step are measured over STEPS steps after warm-up and extrapolated to the epoch
 # (469 steps); BENCH_FULL=1 also times one whole epoch of cap-train. Peak RSS from
 # /usr/bin/time -v (ours) and getrusage (PyTorch).
+# PyTorch's BLAS: Debian's torch 1.13 is built with BLAS_INFO=generic and calls whatever
+# libblas.so.3 is selected; with only libblas3 (netlib's reference BLAS) installed its matrix
+# products are ~15x slower than with OpenBLAS. For a fair baseline PyTorch also runs with
+# OpenBLAS (OPENBLAS_CORETYPE=Haswell) when one is found: TORCH_OPENBLAS=DIR (a directory
+# holding OpenBLAS's libblas.so.3, e.g. from `apt-get download libopenblas0-pthread` and
+# `dpkg -x`), or the installed /usr/lib/x86_64-linux-gnu/openblas-pthread. The ratio is
+# reported against the fastest PyTorch.
 set -u
 PY=${PYTHON:-/usr/bin/python3}
 THREADS=${THREADS:-2}
 STEPS=${STEPS:-40}
+TSTEPS=${TSTEPS:-10}  # PyTorch steps (it is the slow side)
 D=${CAP_DATA:-../shared/data}/flickr8k
 [ -f "$D/Flickr8k.token.txt" ] || { echo "skip: no Flickr8k in $D"; exit 0; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,17 +47,22 @@ s = sum(x["seconds"] for x in r) / len(r); tok = sum(x["tokens"] for x in r) / l
 print("%-28s %.4f s/step %7.1f s/epoch (extrapolated, 469 steps) %6.0f tokens/step  peak RSS %.0f MB" % (sys.argv[2], s, s * 469, tok, int(sys.argv[3]) / 1024))
 open(sys.argv[4], "w").write("%.6f" % s)' "$W/log.mp" "$label" "$rss" "$W/s.$label"
 }
-echo "# threads $THREADS, $STEPS steps after 3 warm-up steps"
+echo "# threads $THREADS; ours $STEPS steps, PyTorch $TSTEPS steps, each after 3 warm-up steps"
 ours "cap-train (shuffled)" --max-steps $((STEPS + 3))
 ours "cap-train --no-shuffle" --max-steps $((STEPS + 3)) --no-shuffle
-"$PY" "$here/train_torch.py" torch "$W" "$THREADS" "$STEPS" | tee "$W/torch.txt"
+"$PY" "$here/train_torch.py" torch "$W" "$THREADS" "$TSTEPS" | sed 's/^torch/torch (libblas.so.3 as installed)/' | tee "$W/torch.txt"
+OB=${TORCH_OPENBLAS:-/usr/lib/x86_64-linux-gnu/openblas-pthread}
+if [ -f "$OB/libblas.so.3" ]; then
+	LD_LIBRARY_PATH="$OB" OPENBLAS_CORETYPE=Haswell "$PY" "$here/train_torch.py" torch "$W" "$THREADS" "$TSTEPS" |
+		sed 's/^torch/torch (OpenBLAS)/' | tee -a "$W/torch.txt"
+fi
 "$PY" -c '
-import sys
-t = float(open(sys.argv[1]).read().split()[1])
+import re, sys
+t = min(float(re.search(r"\) ([0-9.]+) s/step", l).group(1)) for l in open(sys.argv[1]))
 for lab in ("cap-train (shuffled)", "cap-train --no-shuffle"):
     try: s = float(open(sys.argv[2] + "/s." + lab).read())
     except OSError: continue
-    print("ratio PyTorch / %s: %.2fx" % (lab, t / s))' "$W/torch.txt" "$W"
+    print("ratio fastest PyTorch / %s: %.2fx" % (lab, t / s))' "$W/torch.txt" "$W"
 if [ "${BENCH_FULL:-0}" = 1 ]; then
 	start=$(date +%s.%N)
 	cap-train --features "$W/features.mp" --captions "$W/captions.mp" -o "$W/m.st" --threads "$THREADS" --epochs 1 2>&1 | tail -1
