@@ -1,5 +1,6 @@
 #include "stream.h"
 #include "error.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,9 +11,7 @@
 /* ------------------------------------------------------------------ writing */
 
 struct cap_writer {
-	FILE *f;
-	char *path;      /* final path, NULL for stdout */
-	char *tmp;       /* temporary file renamed to path at close */
+	cap_outfile *out;   /* temporary file renamed into place at close, or stdout */
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	int failed;
@@ -20,23 +19,10 @@ struct cap_writer {
 
 cap_writer *cap_writer_open(const char *path)
 {
+	cap_outfile *out = cap_outfile_open(path);
+	if (!out) return NULL;
 	cap_writer *w = cap_xcalloc(1, sizeof *w);
-	if (!path || strcmp(path, "-") == 0) {
-		w->f = stdout;
-	} else {
-		size_t n = strlen(path);
-		w->path = cap_xstrdup(path);
-		w->tmp = cap_xmalloc(n + 16);
-		memcpy(w->tmp, path, n);
-		memcpy(w->tmp + n, ".tmp.XXXXXX", 12);
-		int fd = mkstemp(w->tmp);
-		if (fd < 0 || !(w->f = fdopen(fd, "wb"))) {
-			cap_fail("%s: cannot create: %s", path, strerror(errno));
-			if (fd >= 0) { close(fd); unlink(w->tmp); }
-			free(w->path); free(w->tmp); free(w);
-			return NULL;
-		}
-	}
+	w->out = out;
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
 	return w;
@@ -47,51 +33,30 @@ msgpack_packer *cap_writer_packer(cap_writer *w) { return &w->pk; }
 int cap_writer_end(cap_writer *w)
 {
 	/* One fwrite per object: msgpack's own fbuffer fails on zero-length pieces. */
-	if (w->sb.size && fwrite(w->sb.data, 1, w->sb.size, w->f) != w->sb.size && !w->failed) {
+	FILE *f = cap_outfile_fp(w->out);
+	if (w->sb.size && !w->failed && fwrite(w->sb.data, 1, w->sb.size, f) != w->sb.size)
 		w->failed = errno ? errno : EIO;
-	}
 	msgpack_sbuffer_clear(&w->sb);
 	if (w->failed)
-		return cap_fail("%s: write error: %s", w->path ? w->path : "<stdout>", strerror(w->failed));
+		return cap_fail("%s: write error: %s", cap_outfile_name(w->out), strerror(w->failed));
 	return 0;
-}
-
-static void writer_free(cap_writer *w)
-{
-	msgpack_sbuffer_destroy(&w->sb);
-	free(w->path);
-	free(w->tmp);
-	free(w);
 }
 
 int cap_writer_close(cap_writer *w)
 {
-	int rc = 0;
-	const char *name = w->path ? w->path : "<stdout>";
-	if (w->sb.size) rc = cap_writer_end(w);
-	if (fflush(w->f) != 0 || ferror(w->f)) {
-		if (!rc) rc = cap_fail("%s: write error: %s", name, strerror(errno ? errno : EIO));
-	}
-	if (w->path) {
-		if (!rc && fsync(fileno(w->f)) != 0 && errno != EINVAL)
-			rc = cap_fail("%s: fsync: %s", name, strerror(errno));
-		if (fclose(w->f) != 0 && !rc) rc = cap_fail("%s: close: %s", name, strerror(errno));
-		if (!rc && rename(w->tmp, w->path) != 0) rc = cap_fail("%s: rename: %s", name, strerror(errno));
-		if (rc) unlink(w->tmp);
-	}
-	writer_free(w);
+	int rc = w->sb.size ? cap_writer_end(w) : (w->failed ? -1 : 0);
+	if (rc) cap_outfile_abort(w->out);
+	else rc = cap_outfile_close(w->out);
+	msgpack_sbuffer_destroy(&w->sb);
+	free(w);
 	return rc;
 }
 
 void cap_writer_abort(cap_writer *w)
 {
-	if (w->path) {
-		fclose(w->f);
-		unlink(w->tmp);
-	} else {
-		fflush(w->f);
-	}
-	writer_free(w);
+	cap_outfile_abort(w->out);
+	msgpack_sbuffer_destroy(&w->sb);
+	free(w);
 }
 
 void cap_pack_strn(msgpack_packer *pk, const char *s, size_t n)

@@ -13,6 +13,8 @@
 #include "buf.h"
 #include "caption_sources.h"
 #include "error.h"
+#include "outfile.h"
+#include "split.h"
 #include "stream.h"
 #include "tokenizer.h"
 
@@ -58,59 +60,13 @@ struct opts {
 	int nfiles;
 };
 
-/* ---------------------------------------------------------------- atomic file output */
-
-/* Writes data to path through a temporary file renamed into place, so that an interrupted
- * run never leaves a complete-looking file. NULL or "-" is standard output. */
-static int write_output(const char *path, const char *data, size_t len)
-{
-	if (!path || strcmp(path, "-") == 0) {
-		if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
-			return cap_fail("stdout: %s", strerror(errno));
-		return 0;
-	}
-	size_t n = strlen(path);
-	char *tmp = cap_xmalloc(n + 16);
-	memcpy(tmp, path, n);
-	memcpy(tmp + n, ".tmp.XXXXXX", 12);
-	int fd = mkstemp(tmp);
-	if (fd < 0) { cap_fail("%s: %s", path, strerror(errno)); free(tmp); return -1; }
-	FILE *f = fdopen(fd, "wb");
-	int rc = 0;
-	if (!f) { close(fd); rc = -1; }
-	else {
-		if (fwrite(data, 1, len, f) != len) rc = -1;
-		if (fclose(f) != 0) rc = -1;
-	}
-	if (rc == 0 && rename(tmp, path) != 0) rc = -1;
-	if (rc < 0) { cap_fail("%s: %s", path, strerror(errno)); unlink(tmp); }
-	free(tmp);
-	return rc;
-}
-
 /* ---------------------------------------------------------------- split lists */
 
-/* The image names of a split file (one per line; blank lines ignored), value 0 = not seen. */
+/* The image names of a split file, value 0 = not seen yet. */
 static cap_wordmap *read_split(const char *path)
 {
-	char *d;
-	size_t len;
-	if (cap_read_file(path, &d, &len) < 0) errx(1, "%s", cap_errmsg());
-	cap_wordmap *m = cap_wordmap_new();
-	uint64_t line = 0;
-	for (size_t pos = 0; pos < len;) {
-		const char *s = d + pos, *nl = memchr(s, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - s) : len - pos;
-		pos += n + (nl ? 1 : 0);
-		line++;
-		while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
-		while (n > 0 && (*s == ' ' || *s == '\t')) { s++; n--; }
-		if (n == 0) continue;
-		if (memchr(s, 0, n)) errx(1, "%s: line %llu: NUL byte in an image name", path, (unsigned long long)line);
-		cap_wordmap_put(m, s, n, NULL);
-	}
-	free(d);
-	if (cap_wordmap_size(m) == 0) errx(1, "%s: split file names no image", path);
+	cap_wordmap *m;
+	if (cap_split_read(path, &m)) errx(1, "%s", cap_errmsg());
 	return m;
 }
 
@@ -267,7 +223,7 @@ static int cmd_vocab(const struct opts *o)
 	cap_tokenizer *t = cap_tokenizer_build(r.counts, (uint32_t)o->min_count, o->keep_punct);
 	size_t len;
 	const char *json = cap_tokenizer_json(t, &len);
-	int rc = write_output(o->output, json, len);
+	int rc = cap_write_file_atomic(o->output, json, len);
 	if (rc < 0) warnx("%s", cap_errmsg());
 	cap_tokenizer_free(t);
 	run_free(&r);

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "decoder.h"
 #include "error.h"
+#include "cli.h"
 #include "gemm.h"
 #include "stream.h"
 #include "train.h"
@@ -38,32 +39,6 @@ struct opts {
 	uint64_t seed;
 	long long save_every, max_steps;
 };
-
-static long long parse_int(const char *opt, const char *s, long long lo, long long hi)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		warnx("--%s: expected an integer in %lld..%lld, got '%s'", opt, lo, hi, s);
-		usage(stderr);
-		exit(2);
-	}
-	return v;
-}
-
-static double parse_num(const char *opt, const char *s, double lo, double hi)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-		warnx("--%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
-		usage(stderr);
-		exit(2);
-	}
-	return v;
-}
 
 static char *read_text(const char *path)
 {
@@ -236,17 +211,10 @@ static double evaluate(cap_decoder_work *w, const cap_decoder *m, const cap_trai
 	return sum / tok;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void progress_bar(int epoch, int epochs, size_t done, size_t total, double loss, double t0)
 {
 	int width = 30, fill = total ? (int)(width * done / total) : width;
-	double el = now() - t0, eta = done ? el / done * (total - done) : 0;
+	double el = cap_now() - t0, eta = done ? el / done * (total - done) : 0;
 	fprintf(stderr, "\repoch %d/%d [%.*s%*s] %zu/%zu loss %.4f %d:%02d elapsed, ETA %d:%02d ",
 	        epoch, epochs, fill, "##############################", width - fill, "", done, total, loss,
 	        (int)el / 60, (int)el % 60, (int)eta / 60, (int)eta % 60);
@@ -293,24 +261,24 @@ int main(int argc, char **argv)
 		case 'c': o.captions = optarg; break;
 		case 'o': o.out = optarg; break;
 		case O_TOK: o.tokenizer = optarg; break;
-		case 'e': o.epochs = (int)parse_int("epochs", optarg, 1, 1000000); break;
-		case 'b': o.batch = (int)parse_int("batch", optarg, 1, 65536); break;
-		case 'l': o.lr = parse_num("lr", optarg, 0, 3e38); break;
-		case 'E': o.embed = (int)parse_int("embed", optarg, 1, 65536); break;
-		case 'H': o.hidden = (int)parse_int("hidden", optarg, 1, 65536); break;
-		case 'L': o.layers = (int)parse_int("layers", optarg, 1, CAP_DECODER_MAX_LAYERS); break;
-		case 'd': o.dropout = parse_num("dropout", optarg, 0, 0.99); break;
-		case O_CLIP: o.clip = parse_num("clip-norm", optarg, 1e-30, 1e30); break;
-		case 's': o.seed = (uint64_t)parse_int("seed", optarg, 0, INT64_MAX); break;
+		case 'e': o.epochs = (int)cap_opt_int("epochs", optarg, 1, 1000000); break;
+		case 'b': o.batch = (int)cap_opt_int("batch", optarg, 1, 65536); break;
+		case 'l': o.lr = cap_opt_num("lr", optarg, 0, 3e38); break;
+		case 'E': o.embed = (int)cap_opt_int("embed", optarg, 1, 65536); break;
+		case 'H': o.hidden = (int)cap_opt_int("hidden", optarg, 1, 65536); break;
+		case 'L': o.layers = (int)cap_opt_int("layers", optarg, 1, CAP_DECODER_MAX_LAYERS); break;
+		case 'd': o.dropout = cap_opt_num("dropout", optarg, 0, 0.99); break;
+		case O_CLIP: o.clip = cap_opt_num("clip-norm", optarg, 1e-30, 1e30); break;
+		case 's': o.seed = (uint64_t)cap_opt_int("seed", optarg, 0, INT64_MAX); break;
 		case O_NOSHUF: o.shuffle = 0; break;
 		case O_INIT: o.init = optarg; break;
 		case O_RESUME: o.resume = optarg; break;
 		case O_VAL: o.val = optarg; break;
-		case O_EARLY: o.early_stop = (int)parse_int("early-stop", optarg, 1, 1000000); break;
+		case O_EARLY: o.early_stop = (int)cap_opt_int("early-stop", optarg, 1, 1000000); break;
 		case O_LOG: o.log = optarg; break;
-		case O_THREADS: o.threads = (int)parse_int("threads", optarg, 1, 1024); break;
-		case O_SAVE: o.save_every = parse_int("save-every", optarg, 1, INT64_MAX); break;
-		case O_MAXSTEPS: o.max_steps = parse_int("max-steps", optarg, 1, INT64_MAX); break;
+		case O_THREADS: o.threads = (int)cap_opt_int("threads", optarg, 1, 1024); break;
+		case O_SAVE: o.save_every = cap_opt_int("save-every", optarg, 1, INT64_MAX); break;
+		case O_MAXSTEPS: o.max_steps = cap_opt_int("max-steps", optarg, 1, INT64_MAX); break;
 		case O_REF: o.reference = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("cap-train cap %s\n", CAP_VERSION); return 0;
@@ -439,7 +407,7 @@ int main(int argc, char **argv)
 	for (; r.epoch < o.epochs && !stop; r.epoch++) {
 		r.shuf = r.epoch_rng;
 		size_t nb = cap_train_epoch(&caps, o.batch, o.shuffle, &r.shuf, order, start);
-		double t0 = now(), tlast = t0;
+		double t0 = cap_now(), tlast = t0;
 		for (; r.pos < nb; r.pos++) {
 			cap_decoder_batch b;
 			size_t ntok;
@@ -457,7 +425,7 @@ int main(int argc, char **argv)
 			r.step++;
 			r.epoch_loss += loss * (double)ntok;
 			r.epoch_tokens += (double)ntok;
-			double t = now();
+			double t = cap_now();
 			if (log) {
 				msgpack_packer *pk = cap_writer_packer(log);
 				msgpack_pack_map(pk, 7);
@@ -496,7 +464,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		/* End of the epoch. */
-		double secs = now() - t0, tl = r.epoch_loss / r.epoch_tokens, vl = NAN;
+		double secs = cap_now() - t0, tl = r.epoch_loss / r.epoch_tokens, vl = NAN;
 		cap_buf_printf(&r.history, "%s{\"epoch\":%d,\"train_loss\":%.6f", r.history.len ? "," : "",
 		               r.epoch + 1, tl);
 		int improved = 1;
