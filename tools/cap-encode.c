@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "encode_pipeline.h"
 #include "error.h"
 #include "gemm.h"
@@ -47,26 +48,6 @@ static void usage(FILE *f)
 	        "No IMAGE arguments: one path a line on standard input.\n");
 }
 
-static int parse_int(const char *s, const char *opt, int lo, int hi)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end || errno || v < lo || v > hi) {
-		warnx("%s: expected an integer in %d..%d, got '%s'", opt, lo, hi, s);
-		usage(stderr);
-		exit(2);
-	}
-	return (int)v;
-}
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 typedef struct run {
 	cap_resnet *net;
 	cap_resnet_engine *eng;
@@ -81,7 +62,7 @@ typedef struct run {
 
 static void show_progress(run *r, int final)
 {
-	double t = now();
+	double t = cap_now();
 	if (!r->progress || (!final && t - r->last_progress < 0.5))
 		return;
 	r->last_progress = t;
@@ -231,11 +212,11 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'w': weights = optarg; break;
-		case 'b': batch = parse_int(optarg, "--batch", 1, 256); break;
-		case 't': threads = parse_int(optarg, "--threads", 1, 1024); break;
-		case 'r': resize = parse_int(optarg, "--resize", 1, CAP_IMAGE_MAX_SIDE); break;
-		case 'c': crop = parse_int(optarg, "--crop", 32, 4096); break;
-		case 's': squash = parse_int(optarg, "--squash", 32, 4096); break;
+		case 'b': batch = (int)cap_opt_int("batch", optarg, 1, 256); break;
+		case 't': threads = (int)cap_opt_int("threads", optarg, 1, 1024); break;
+		case 'r': resize = (int)cap_opt_int("resize", optarg, 1, CAP_IMAGE_MAX_SIDE); break;
+		case 'c': crop = (int)cap_opt_int("crop", optarg, 32, 4096); break;
+		case 's': squash = (int)cap_opt_int("squash", optarg, 32, 4096); break;
 		case 'S':
 			shard = optarg;
 			if (cap_shard_parse(optarg, &shard_k, &shard_n) < 0) {
@@ -245,7 +226,7 @@ int main(int argc, char **argv)
 			break;
 		case 'B': basename_opt = 1; break;
 		case 'F': bf16 = 1; break;
-		case 'd': decoders = parse_int(optarg, "--decoders", 1, 64); break;
+		case 'd': decoders = (int)cap_opt_int("decoders", optarg, 1, 64); break;
 		case 'o': out_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("cap-encode cap %s\n", CAP_VERSION); return 0;
@@ -334,7 +315,7 @@ int main(int argc, char **argv)
 	write_header(w, net, weights_id, weights_file, &po, shard, bf16);
 
 	run r = {.net = net, .eng = eng, .w = w, .batch = batch, .basename = basename_opt,
-	         .progress = isatty(2), .total = total, .t0 = now()};
+	         .progress = isatty(2), .total = total, .t0 = cap_now()};
 	size_t npix = (size_t)3 * po.crop * po.crop;
 	r.in = cap_xmalloc((size_t)batch * npix * sizeof *r.in);
 	r.out = cap_xmalloc((size_t)batch * net->dim * sizeof *r.out);
