@@ -4,9 +4,13 @@
 #   make -f pipelines/flickr8k.mk FLICKR=../shared/data/flickr8k IMAGES=/path/to/Flicker8k_Dataset \
 #        WEIGHTS=resnet152.safetensors [SHARDS=4] [EPOCHS=30] [OUT=build/flickr8k] -j2
 # WEIGHTS defaults to random:1 (a randomly initialised ResNet-152): a pipeline check only.
+# TEST_IMAGES (default IMAGES) is where the test split's images are looked for; PREPROCESS
+# passes e.g. "--squash 224" to every cap-encode.
 BIN     ?= build/bin
 FLICKR  ?= ../shared/data/flickr8k
 IMAGES  ?= $(FLICKR)/images
+TEST_IMAGES ?= $(IMAGES)
+PREPROCESS ?=
 WEIGHTS ?= random:1
 OUT     ?= build/flickr8k
 SHARDS  ?= 2
@@ -30,8 +34,8 @@ $(OUT)/images.txt:
 	find $(IMAGES) -name '*.jpg' | sort > $@
 
 $(OUT)/features.%.mp: $(OUT)/images.txt
-	$(BIN)/cap-encode --weights $(WEIGHTS) --basename --threads $(THREADS) --shard $*/$(SHARDS) \
-	    -o $@ < $<
+	$(BIN)/cap-encode --weights $(WEIGHTS) $(PREPROCESS) --basename --threads $(THREADS) \
+	    --shard $*/$(SHARDS) -o $@ < $<
 
 $(OUT)/features.mp: $(foreach k,$(SHARD_IDS),$(OUT)/features.$(k).mp)
 	cat $^ > $@.tmp && mv $@.tmp $@
@@ -41,10 +45,11 @@ $(OUT)/model.safetensors: $(OUT)/features.mp $(OUT)/train.captions.mp $(OUT)/dev
 	    --val-captions $(OUT)/dev.captions.mp --early-stop 3 --epochs $(EPOCHS) \
 	    --threads $(THREADS) --log $(OUT)/train-log.mp -o $@
 
-# The test images (those of images.txt named in the test split), encoded on their own.
-$(OUT)/test-features.mp: $(OUT)/images.txt
-	grep -F -f $(FLICKR)/Flickr_8k.testImages.txt $< | \
-	    $(BIN)/cap-encode --weights $(WEIGHTS) --basename --threads $(THREADS) -o $@
+# The test images (those of TEST_IMAGES named in the test split), encoded on their own.
+$(OUT)/test-features.mp:
+	@mkdir -p $(OUT)
+	find $(TEST_IMAGES) -name '*.jpg' | sort | grep -F -f $(FLICKR)/Flickr_8k.testImages.txt | \
+	    $(BIN)/cap-encode --weights $(WEIGHTS) $(PREPROCESS) --basename --threads $(THREADS) -o $@
 
 $(OUT)/generated.mp: $(OUT)/model.safetensors $(OUT)/test-features.mp
 	$(BIN)/cap-generate --model $(OUT)/model.safetensors --beam 3 -o $@ $(OUT)/test-features.mp
