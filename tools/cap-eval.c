@@ -12,6 +12,7 @@
 #include "error.h"
 #include "evalset.h"
 #include "metrics.h"
+#include "split.h"
 #include "stream.h"
 #include "tokenizer.h"
 
@@ -226,29 +227,6 @@ static int read_generated_text(ctx *c, const char *path, size_t *count)
 	return rc;
 }
 
-static int read_split(const char *path, cap_wordmap **out)
-{
-	char *data;
-	size_t len;
-	if (cap_read_file(path, &data, &len) < 0) return -1;
-	cap_wordmap *m = cap_wordmap_new();
-	size_t n = 0;
-	for (char *p = data, *end = data + len; p < end;) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *e = nl ? nl : end;
-		char *s = p;
-		while (s < e && (*s == ' ' || *s == '\t')) s++;
-		char *t = e;
-		while (t > s && (t[-1] == '\r' || t[-1] == ' ' || t[-1] == '\t')) t--;
-		if (t > s) { cap_wordmap_put(m, s, (size_t)(t - s), NULL); n++; }
-		p = e + 1;
-	}
-	free(data);
-	if (n == 0) { cap_wordmap_free(m); return cap_fail("%s: no image names", path); }
-	*out = m;
-	return 0;
-}
-
 static void json_scores(cap_buf *b, const cap_scores *s)
 {
 	cap_buf_printf(b, "\"bleu\":[%.9g,%.9g,%.9g,%.9g],\"cider_d\":%.9g,\"rouge_l\":%.9g",
@@ -296,7 +274,7 @@ int main(int argc, char **argv)
 
 	ctx cx = { 0 };
 	cx.set = cap_evalset_new();
-	if (split && read_split(split, &cx.split) < 0) errx(1, "%s", cap_errmsg());
+	if (split && cap_split_read(split, &cx.split) < 0) errx(1, "%s", cap_errmsg());
 	for (int i = 0; i < nrefs; i++)
 		if (read_refs(&cx, &src, refs[i]) < 0) errx(1, "%s", cap_errmsg());
 	if (src.skipped)

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "decoder.h"
 #include "error.h"
+#include "outfile.h"
 #include "gemm.h"
 #include "search.h"
 #include "stream.h"
@@ -43,31 +45,6 @@ static void usage(FILE *f)
 	  "  -o OUT                output file, written atomically (default: stdout)\n");
 }
 
-/* Integer option in [lo, hi]; usage error otherwise. */
-static long opt_long(const char *name, const char *s, long lo, long hi)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		warnx("--%s: expected an integer in %ld..%ld, got '%s'", name, lo, hi, s);
-		exit(2);
-	}
-	return v;
-}
-
-static double opt_double(const char *name, const char *s, double lo, double hi)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-		warnx("--%s: expected a number in %g..%g, got '%s'", name, lo, hi, s);
-		exit(2);
-	}
-	return v;
-}
-
 /* The decoder seen through the search's stepper interface. */
 typedef struct gen_model {
 	const cap_decoder *m;
@@ -92,54 +69,30 @@ static int gen_gather(void *ctx, const int *idx, int n)
 
 /* Output: a generated stream through cap_writer, or text lines written to a temporary file
  * renamed into place at the end (or stdout). */
+/* The output: a generated stream, or with --text a text file; both written atomically. */
 typedef struct output {
-	int text;
 	cap_writer *w;
-	FILE *f;
-	char *path, *tmp;
+	cap_outfile *f;
 } output;
 
 static int out_open(output *o, const char *path, int text)
 {
 	memset(o, 0, sizeof *o);
-	o->text = text;
-	if (!text) {
-		o->w = cap_writer_open(path);
-		return o->w ? 0 : -1;
-	}
-	if (!path || strcmp(path, "-") == 0) {
-		o->f = stdout;
-		return 0;
-	}
-	size_t n = strlen(path);
-	o->path = cap_xstrdup(path);
-	o->tmp = cap_xmalloc(n + 16);
-	memcpy(o->tmp, path, n);
-	memcpy(o->tmp + n, ".tmp.XXXXXX", 12);
-	int fd = mkstemp(o->tmp);
-	if (fd < 0 || !(o->f = fdopen(fd, "w"))) return cap_fail("%s: %s", path, strerror(errno));
-	return 0;
+	if (text) o->f = cap_outfile_open(path);
+	else o->w = cap_writer_open(path);
+	return o->w || o->f ? 0 : -1;
 }
 
 static int out_close(output *o, int ok)
 {
-	int rc = 0;
 	if (o->w) {
-		if (ok) rc = cap_writer_close(o->w);
-		else cap_writer_abort(o->w);
-		return rc;
+		if (ok) return cap_writer_close(o->w);
+		cap_writer_abort(o->w);
+		return 0;
 	}
-	if (o->f == stdout) {
-		if (fflush(stdout) != 0 || ferror(stdout)) rc = cap_fail("<stdout>: write error");
-		return rc;
-	}
-	if (fflush(o->f) != 0 || ferror(o->f)) rc = cap_fail("%s: write error: %s", o->path, strerror(errno));
-	if (fclose(o->f) != 0 && rc == 0) rc = cap_fail("%s: %s", o->path, strerror(errno));
-	if (ok && rc == 0 && rename(o->tmp, o->path) != 0) rc = cap_fail("%s: %s", o->path, strerror(errno));
-	if (!ok || rc < 0) unlink(o->tmp);
-	free(o->tmp);
-	free(o->path);
-	return rc;
+	if (ok) return cap_outfile_close(o->f);
+	cap_outfile_abort(o->f);
+	return 0;
 }
 
 static void pack_hyp_fields(msgpack_packer *pk, const cap_hyp *h, const char *caption, size_t len)
@@ -181,13 +134,13 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_MODEL: model_path = optarg; break;
-		case O_BEAM: so.beam = (int)opt_long("beam", optarg, 1, 1000); break;
-		case O_MAXLEN: so.max_len = (int)opt_long("max-len", optarg, 1, 10000); break;
-		case O_LP: so.length_penalty = opt_double("length-penalty", optarg, 0, 100); break;
-		case O_NBEST: so.nbest = (int)opt_long("nbest", optarg, 1, 1000); nbest_given = 1; break;
+		case O_BEAM: so.beam = (int)cap_opt_int("beam", optarg, 1, 1000); break;
+		case O_MAXLEN: so.max_len = (int)cap_opt_int("max-len", optarg, 1, 10000); break;
+		case O_LP: so.length_penalty = cap_opt_num("length-penalty", optarg, 0, 100); break;
+		case O_NBEST: so.nbest = (int)cap_opt_int("nbest", optarg, 1, 1000); nbest_given = 1; break;
 		case O_SAMPLE: so.sample = 1; break;
-		case O_TEMP: so.temperature = opt_double("temperature", optarg, 1e-6, 1e6); sampling_opt = 1; break;
-		case O_TOPK: so.top_k = (int)opt_long("top-k", optarg, 0, INT_MAX); sampling_opt = 1; break;
+		case O_TEMP: so.temperature = cap_opt_num("temperature", optarg, 1e-6, 1e6); sampling_opt = 1; break;
+		case O_TOPK: so.top_k = (int)cap_opt_int("top-k", optarg, 0, INT_MAX); sampling_opt = 1; break;
 		case O_SEED: {
 			char *end;
 			errno = 0;
@@ -201,8 +154,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		case O_TEXT: text = 1; break;
-		case O_THREADS: threads = (int)opt_long("threads", optarg, 1, 1024); break;
-		case O_BATCH: batch = (int)opt_long("batch", optarg, 1, 1 << 16); break;
+		case O_THREADS: threads = (int)cap_opt_int("threads", optarg, 1, 1024); break;
+		case O_BATCH: batch = (int)cap_opt_int("batch", optarg, 1, 1 << 16); break;
 		case 'o': out_path = optarg; break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION: printf("cap-generate cap %s\n", CAP_VERSION); return 0;
@@ -327,7 +280,7 @@ int main(int argc, char **argv)
 				break;
 			}
 			if (text) {
-				fprintf(out.f, "%s\t%s\n", names[b], cap.len ? cap.data : "");
+				fprintf(cap_outfile_fp(out.f), "%s\t%s\n", names[b], cap.len ? cap.data : "");
 				continue;
 			}
 			msgpack_packer *pk = cap_writer_packer(out.w);
