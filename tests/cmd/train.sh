@@ -62,6 +62,9 @@ while [ ! -f "$T/k2.st.ckpt" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); d
 sleep 0.2
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
+# A kill -9 during a write leaves that write's temporary file (never a complete-looking one);
+# remove it so the check at the end sees only what the other runs left.
+rm -f "$T"/k2.st*.tmp.*
 ckstep() { "$PY" -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.loads(f.read(n))["__metadata__"]["step"])' "$1"; }
 if [ -f "$T/k2.st.ckpt" ]; then
 	s=$(ckstep "$T/k2.st.ckpt")
