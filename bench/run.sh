@@ -8,9 +8,27 @@ pattern=${1:-}
 : "${CAP_BIN:?}" "${PYTHON:=/usr/bin/python3}"
 export CAP_BIN PYTHON
 export CAP_DATA=${CAP_DATA:-$(cd "$here/../.." && pwd)/shared/data}
+# Debian's torch does its Linear/LSTM products with whatever libblas.so.3 is selected, which on a
+# machine with only libblas3 is netlib's slow reference BLAS. So that PyTorch is also measured at
+# its best, the benches add a PyTorch column on OpenBLAS, unpacked (not installed) from Debian's
+# libopenblas0-pthread into build/bench-openblas. OPENBLAS_CORETYPE=Haswell: the OpenBLAS of
+# Debian 12 misdetects these processors without it.
+if [ -z "${TORCH_OPENBLAS:-}" ]; then
+	ob="$here/../build/bench-openblas"
+	lib="$ob/usr/lib/x86_64-linux-gnu/openblas-pthread"
+	if [ ! -f "$lib/libblas.so.3" ]; then
+		mkdir -p "$ob" && (cd "$ob" && apt-get download -q libopenblas0-pthread >/dev/null 2>&1 &&
+			dpkg -x libopenblas0-pthread_*.deb .) || echo "# (could not fetch OpenBLAS: PyTorch runs on the system BLAS only)"
+	fi
+	[ -f "$lib/libblas.so.3" ] && TORCH_OPENBLAS=$(cd "$lib" && pwd)
+fi
+if [ -n "${TORCH_OPENBLAS:-}" ]; then
+	export TORCH_OPENBLAS BENCH_TORCH_BLAS="$TORCH_OPENBLAS" OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
+fi
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
      "$(free -g | awk '/Mem:/{print $2}') GiB; torch $($PYTHON -c 'import torch; print(torch.__version__)' 2>/dev/null)"
-echo "# date: $(date -u +%Y-%m-%dT%H:%MZ); cap $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null)"
+echo "# date: $(date -u +%Y-%m-%dT%H:%MZ); cap $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null);" \
+     "load $(cut -d' ' -f1-3 /proc/loadavg); PyTorch on OpenBLAS: ${TORCH_OPENBLAS:-no}"
 for b in "$here"/*.sh; do
 	n=$(basename "$b" .sh)
 	[ "$n" = run ] && continue
