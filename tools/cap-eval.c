@@ -77,18 +77,25 @@ static int in_split(const ctx *c, const char *image, size_t len)
 	return !c->split || cap_wordmap_get(c->split, image, len) != NULL;
 }
 
-static int add_ref(void *vc, const cap_caption *cp)
+/* One reference caption of image (NUL-terminated, len bytes): dropped outside the split,
+ * otherwise normalised and added. -1 on invalid UTF-8. */
+static int add_ref_text(ctx *c, const char *image, size_t len, const char *text, size_t tlen)
 {
-	ctx *c = vc;
-	if (!in_split(c, cp->image, cp->image_len)) { c->dropped++; return 0; }
-	long n = normalise(c, cp->text, cp->text_len);
-	if (n < 0) return cap_fail("line %llu: %s", (unsigned long long)cp->line, cap_errmsg());
-	cap_evalset_add_ref(c->set, cp->image, c->wp, (size_t)n);
+	if (!in_split(c, image, len)) { c->dropped++; return 0; }
+	long n = normalise(c, text, tlen);
+	if (n < 0) return -1;
+	cap_evalset_add_ref(c->set, image, c->wp, (size_t)n);
 	c->kept++;
 	return 0;
 }
 
-/* The first byte of a cap stream is a msgpack map header (fixmap, map16 or map32). */
+static int add_ref(void *vc, const cap_caption *cp)
+{
+	if (add_ref_text(vc, cp->image, cp->image_len, cp->text, cp->text_len) < 0)
+		return cap_fail("line %llu: %s", (unsigned long long)cp->line, cap_errmsg());
+	return 0;
+}
+
 static int looks_like_stream(const char *data, size_t len)
 {
 	unsigned char b = len ? (unsigned char)data[0] : 0;
@@ -107,29 +114,33 @@ static int peek_stream(const char *path, int *is_stream)
 	return 0;
 }
 
-static int read_refs_stream(ctx *c, const char *path)
+/* Reads a stream of one kind and hands each record's image (copied, NUL-terminated) and its
+ * text field to add; *count (if given) counts the records. A record add fails is reported
+ * through the reader with the field's name. */
+typedef int (*text_fn)(ctx *c, const char *image, size_t len, const char *text, size_t tlen);
+
+static int read_stream_texts(ctx *c, const char *path, const char *kind, const char *key,
+                             text_fn add, size_t *count)
 {
 	const char *paths[1] = { path };
-	cap_reader *r = cap_reader_open(paths, 1, "captions");
+	cap_reader *r = cap_reader_open(paths, 1, kind);
 	if (!r) return -1;
 	const msgpack_object *rec;
 	int k;
 	while ((k = cap_reader_next(r, &rec)) == 1) {
 		const char *img, *text;
 		size_t il, tl;
-		if (cap_rec_str(r, rec, "image", &img, &il) < 0 || cap_rec_str(r, rec, "text", &text, &tl) < 0) {
+		if (cap_rec_str(r, rec, "image", &img, &il) < 0 || cap_rec_str(r, rec, key, &text, &tl) < 0) {
 			k = -1;
 			break;
 		}
-		if (!in_split(c, img, il)) { c->dropped++; continue; }
 		char *name = cap_xmalloc(il + 1);
 		memcpy(name, img, il);
 		name[il] = 0;
-		long n = normalise(c, text, tl);
-		if (n < 0) { cap_reader_fail(r, "text: %s", cap_errmsg()); free(name); k = -1; break; }
-		cap_evalset_add_ref(c->set, name, c->wp, (size_t)n);
-		c->kept++;
+		int rc = add(c, name, il, text, tl);
 		free(name);
+		if (rc < 0) { cap_reader_fail(r, "%s: %s", key, cap_errmsg()); k = -1; break; }
+		if (count) (*count)++;
 	}
 	cap_reader_close(r);
 	return k < 0 ? -1 : 0;
@@ -144,7 +155,7 @@ static int read_refs(ctx *c, cap_caption_source *src, const char *path)
 	if (looks_like_stream(data, len)) {
 		free(data);
 		if (strcmp(path, "-") == 0) return cap_fail("-: read references from a file, not stdin");
-		return read_refs_stream(c, path);
+		return read_stream_texts(c, path, "captions", "text", add_ref_text, NULL);
 	}
 	rc = cap_caption_read(src, path, data, len, add_ref, c);
 	free(data);
@@ -161,37 +172,12 @@ static const char *ref_name(const ctx *c, const char *image)
 	return image;
 }
 
-static int add_hyp(ctx *c, const char *image, const char *text, size_t len)
+static int add_hyp(ctx *c, const char *image, size_t len, const char *text, size_t tlen)
 {
-	long n = normalise(c, text, len);
+	(void)len;   /* image is NUL-terminated; len is there to fit text_fn */
+	long n = normalise(c, text, tlen);
 	if (n < 0) return -1;
 	return cap_evalset_add_hyp(c->set, ref_name(c, image), c->wp, (size_t)n);
-}
-
-static int read_generated_stream(ctx *c, const char *path, size_t *count)
-{
-	const char *paths[1] = { path };
-	cap_reader *r = cap_reader_open(paths, 1, "generated");
-	if (!r) return -1;
-	const msgpack_object *rec;
-	int k;
-	while ((k = cap_reader_next(r, &rec)) == 1) {
-		const char *img, *text;
-		size_t il, tl;
-		if (cap_rec_str(r, rec, "image", &img, &il) < 0 || cap_rec_str(r, rec, "caption", &text, &tl) < 0) {
-			k = -1;
-			break;
-		}
-		char *name = cap_xmalloc(il + 1);
-		memcpy(name, img, il);
-		name[il] = 0;
-		int rc = add_hyp(c, name, text, tl);
-		free(name);
-		if (rc < 0) { cap_reader_fail(r, "%s", cap_errmsg()); k = -1; break; }
-		(*count)++;
-	}
-	cap_reader_close(r);
-	return k < 0 ? -1 : 0;
 }
 
 /* IMAGE<TAB>CAPTION lines (cap-generate --text). */
@@ -215,7 +201,7 @@ static int read_generated_text(ctx *c, const char *path, size_t *count)
 			break;
 		}
 		*tab = 0;
-		if (add_hyp(c, line, tab + 1, (size_t)(line + len - tab - 1)) < 0) {
+		if (add_hyp(c, line, (size_t)(tab - line), tab + 1, (size_t)(line + len - tab - 1)) < 0) {
 			rc = cap_fail_prefix("%s: line %lu", path, lineno);
 			break;
 		}
@@ -289,7 +275,7 @@ int main(int argc, char **argv)
 		const char *path = nin ? argv[optind + i] : "-";
 		int is_stream = 0;
 		if (peek_stream(path, &is_stream) < 0) errx(1, "%s", cap_errmsg());
-		if ((is_stream ? read_generated_stream(&cx, path, &nhyp) : read_generated_text(&cx, path, &nhyp)) < 0)
+		if ((is_stream ? read_stream_texts(&cx, path, "generated", "caption", add_hyp, &nhyp) : read_generated_text(&cx, path, &nhyp)) < 0)
 			errx(1, "%s", cap_errmsg());
 	}
 
