@@ -6,8 +6,10 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps         install the Debian packages (and npm oracle) the build and tests need
 #
-# Layout: every lib/*.c goes into one static library; every tools/cap-*.c is one program
-# linked against it; every tests/unit/test_*.c is one test program.
+# Layout: lib/ is laid out by stage (core, io, image, text, encoder, decoder, train, search,
+# eval) with the backends' ops under lib/ops (ref, cpu; cuda is a loadable module). Every
+# lib/**/*.c outside lib/ops/cuda goes into one static library; every tools/cap-*.c is one
+# program linked against it; every tests/unit/test_*.c is one test program.
 
 VERSION  = 0.1.0
 PREFIX  ?= /usr/local
@@ -37,7 +39,8 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -march=x86-64-v2 \
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += $(PKG_LIBS) $(DNNL_LIBS) -lm
 
-LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_SRC   := $(sort $(shell find lib -name '*.c' -not -path 'lib/ops/cuda/*'))
+LIB_HDR   := $(shell find lib -name '*.h')
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC  := $(sort $(wildcard tools/cap-*.c))
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
@@ -50,7 +53,7 @@ MANPAGES  := $(sort $(wildcard man/*.[0-9]))
 
 all: $(TOOLS)
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) Makefile
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HDR) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -58,15 +61,15 @@ $(BUILD)/libcap.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/%: tools/%.c $(BUILD)/libcap.a $(wildcard lib/*.h)
+$(BUILD)/bin/%: tools/%.c $(BUILD)/libcap.a $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libcap.a $(wildcard lib/*.h)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libcap.a $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
 
-$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libcap.a $(wildcard lib/*.h)
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libcap.a $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
 

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "error.h"
-#include "mpjson.h"
-#include "stream.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "io/mpjson.h"
+#include "io/stream.h"
 
 static void usage(FILE *f)
 {

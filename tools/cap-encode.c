@@ -1,5 +1,5 @@
 /* cap-encode: images to ResNet features (a `features` stream), see man/cap-encode.1.
- * Decoder threads (lib/encode_pipeline.c) prepare images while the network (lib/resnet*.c)
+ * Decoder threads (lib/image/pipeline.c) prepare images while the network (lib/encoder, lib/ops)
  * runs batches; records are written in input order. */
 #include <err.h>
 #include <errno.h>
@@ -13,16 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "encode_pipeline.h"
-#include "error.h"
-#include "gemm.h"
-#include "resize.h"
-#include "resnet.h"
-#include "stream.h"
-#include "tensors.h"
+#include "core/cli.h"
+#include "image/pipeline.h"
+#include "core/error.h"
+#include "ops/gemm.h"
+#include "image/resize.h"
+#include "encoder/resnet.h"
+#include "io/stream.h"
+#include "io/tensors.h"
 
-/* as written in torchvision's docs; recorded in the header (lib/resize.c applies them) */
+/* as written in torchvision's docs; recorded in the header (lib/image/resize.c applies them) */
 static const double MEAN[3] = {0.485, 0.456, 0.406}, STD[3] = {0.229, 0.224, 0.225};
 
 static void usage(FILE *f)

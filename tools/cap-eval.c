@@ -1,5 +1,5 @@
 /* cap-eval: scores generated captions against references with BLEU-1..4, CIDEr-D and ROUGE-L
- * as coco-caption computes them (lib/metrics.h). Text is normalised with cap-tokenize's rules. */
+ * as coco-caption computes them (lib/eval/metrics.h). Text is normalised with cap-tokenize's rules. */
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "caption_sources.h"
-#include "error.h"
-#include "evalset.h"
-#include "metrics.h"
-#include "split.h"
-#include "stream.h"
-#include "tokenizer.h"
+#include "core/buf.h"
+#include "text/caption_sources.h"
+#include "core/error.h"
+#include "eval/evalset.h"
+#include "eval/metrics.h"
+#include "text/split.h"
+#include "io/stream.h"
+#include "text/tokenizer.h"
 
 static void usage(FILE *f)
 {

@@ -1,5 +1,5 @@
 /* cap-generate: captions for image features with a trained decoder: greedy, beam search or
- * sampling (lib/search.h over lib/decoder.h), written as a 'generated' stream or as text. */
+ * sampling (lib/search/search.h over lib/decoder/decoder.h), written as a 'generated' stream or as text. */
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -10,16 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "cli.h"
-#include "decoder.h"
-#include "error.h"
-#include "outfile.h"
-#include "gemm.h"
-#include "search.h"
-#include "stream.h"
-#include "tensors.h"
-#include "tokenizer.h"
+#include "core/buf.h"
+#include "core/cli.h"
+#include "decoder/decoder.h"
+#include "core/error.h"
+#include "core/outfile.h"
+#include "ops/gemm.h"
+#include "search/search.h"
+#include "io/stream.h"
+#include "io/tensors.h"
+#include "text/tokenizer.h"
 
 static const char *prog = "cap-generate";
 

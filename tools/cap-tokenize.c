@@ -1,6 +1,6 @@
 /* cap-tokenize: builds a word vocabulary (a Hugging Face tokenizer.json) from caption files,
  * encodes captions to a captions stream, and decodes ids back to text. The tokenizer itself
- * lives in lib/tokenizer.c, the caption file readers in lib/caption_sources.c. */
+ * lives in lib/text/tokenizer.c, the caption file readers in lib/text/caption_sources.c. */
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -10,13 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "caption_sources.h"
-#include "error.h"
-#include "outfile.h"
-#include "split.h"
-#include "stream.h"
-#include "tokenizer.h"
+#include "core/buf.h"
+#include "text/caption_sources.h"
+#include "core/error.h"
+#include "core/outfile.h"
+#include "text/split.h"
+#include "io/stream.h"
+#include "text/tokenizer.h"
 
 static void usage(FILE *f)
 {

@@ -11,14 +11,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "adam.h"
-#include "buf.h"
-#include "decoder.h"
-#include "error.h"
-#include "cli.h"
-#include "gemm.h"
-#include "stream.h"
-#include "train.h"
+#include "train/adam.h"
+#include "core/buf.h"
+#include "decoder/decoder.h"
+#include "core/error.h"
+#include "core/cli.h"
+#include "ops/gemm.h"
+#include "io/stream.h"
+#include "train/train.h"
 
 static void usage(FILE *f)
 {

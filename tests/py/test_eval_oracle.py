@@ -4,7 +4,7 @@
 - CIDEr-D and ROUGE-L against the re-implementation below, written from the definitions in
   coco-caption's cider_scorer.py / rouge.py (Vedantam et al. 2015; Lin 2004, beta 1.2), in a
   different style (Counters, full LCS table) from the C code.
-The scores come from tests/tools/cap-metrics-words (lib/metrics.h on exact word lists) and,
+The scores come from tests/tools/cap-metrics-words (lib/eval/metrics.h on exact word lists) and,
 when cap-eval is built, from cap-eval itself on a generated stream."""
 import json, math, os, random, sys
 from collections import Counter

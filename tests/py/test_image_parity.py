@@ -261,7 +261,7 @@ def main():
             check_preprocess(f, name, squash=224)
 
     # Broken files against Pillow: whatever we accept, Pillow accepts with the same pixels;
-    # whatever Pillow refuses, we refuse (we may refuse more: see lib/image.h).
+    # whatever Pillow refuses, we refuse (we may refuse more: see lib/image/image.h).
     srcs = [p for p in [data("flickr8k", "images", "1001773457_577c3a7d70.jpg"), data("samples", "chelsea.png")] if p]
     srcs += [os.path.join(TMP, "jpeg_progressive.jpg"), os.path.join(TMP, "c3_d4_i.png")]
     prng = random.Random(3)

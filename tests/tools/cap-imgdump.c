@@ -9,9 +9,9 @@
  *   tensor   float32 (host order), CHW, after ToTensor + Normalize
  * --repeat K decodes and preprocesses K times and prints the mean time per image on stderr
  * (a timing aid, not a benchmark). Errors: "cap-imgdump: FILE: why" on stderr, exit 1. */
-#include "image.h"
-#include "resize.h"
-#include "error.h"
+#include "image/image.h"
+#include "image/resize.h"
+#include "core/error.h"
 
 #include <err.h>
 #include <getopt.h>

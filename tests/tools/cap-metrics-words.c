@@ -1,4 +1,4 @@
-/* Test tool: scores word lists with lib/metrics.h, bypassing text normalisation, so the
+/* Test tool: scores word lists with lib/eval/metrics.h, bypassing text normalisation, so the
  * oracle tests (nltk, a Python re-implementation) see exactly the same tokens.
  * Input (stdin): lines IMAGE<TAB>H|R<TAB>words separated by single spaces (H: the generated
  * caption, R: a reference). Output: one JSON line {"bleu":[4],"cider":x,"rouge_l":x,
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "evalset.h"
-#include "metrics.h"
+#include "core/error.h"
+#include "eval/evalset.h"
+#include "eval/metrics.h"
 
 int main(void)
 {

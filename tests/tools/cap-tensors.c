@@ -18,10 +18,10 @@
  *                                 loaded tensor is read (ASan catches out-of-bounds reads).
  *                                 Prints "N loaded, N refused".
  * Errors: "cap-tensors: FILE: ..." on stderr, exit 1. */
-#include "buf.h"
-#include "error.h"
-#include "sha256.h"
-#include "tensors.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/sha256.h"
+#include "io/tensors.h"
 
 #include <err.h>
 #include <stdio.h>

@@ -2,10 +2,10 @@
  * tiny model (every parameter), for 1 and 2 layers, with and without dropout, on both the
  * oneDNN and the plain C reference GEMM; the two paths against each other; and the inference
  * API (start/step/gather) against the training forward pass. */
-#include "adam.h"
+#include "train/adam.h"
 #include "check.h"
-#include "decoder.h"
-#include "gemm.h"
+#include "decoder/decoder.h"
+#include "ops/gemm.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
-#include "encode_pipeline.h"
-#include "error.h"
+#include "image/pipeline.h"
+#include "core/error.h"
 
 static int count_shard(FILE *f, int k, int n, char *seen, int nseen)
 {

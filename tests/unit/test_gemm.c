@@ -1,7 +1,7 @@
 /* cap_sgemm (oneDNN) against the plain C reference and a double-precision oracle, for every
  * transpose combination, odd sizes, leading dimensions larger than the width, and beta. */
 #include "check.h"
-#include "gemm.h"
+#include "ops/gemm.h"
 #include <stdlib.h>
 
 static float frand(unsigned *s) { *s = *s * 1103515245u + 12345u; return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f; }

@@ -5,9 +5,9 @@
  * out-of-bounds read may pass. Pixel values are checked against Pillow elsewhere
  * (tests/py/test_image_parity.py); here the reference is the intact file's own decode. */
 #include "check.h"
-#include "image.h"
-#include "resize.h"
-#include "error.h"
+#include "image/image.h"
+#include "image/resize.h"
+#include "core/error.h"
 
 #include <math.h>
 #include <pthread.h>

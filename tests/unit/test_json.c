@@ -1,8 +1,8 @@
 /* The JSON reader: values, escapes, exact u64, and the documents it must refuse. */
 #include "check.h"
-#include "error.h"
-#include "json.h"
-#include "buf.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/buf.h"
 
 #include <stdlib.h>
 #include <string.h>

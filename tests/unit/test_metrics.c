@@ -1,4 +1,4 @@
-/* BLEU, CIDEr-D and ROUGE-L (lib/metrics.h) on tiny cases computed by hand from coco-caption's
+/* BLEU, CIDEr-D and ROUGE-L (lib/eval/metrics.h) on tiny cases computed by hand from coco-caption's
  * definitions; each case is chosen so that a plausible misreading (no clipping, the longer
  * reference on a length tie, max of F instead of separate maxima, no length penalty, words
  * instead of bigrams as CIDEr's "length") gives another number. nltk and an independent
@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "error.h"
-#include "evalset.h"
-#include "metrics.h"
+#include "core/error.h"
+#include "eval/evalset.h"
+#include "eval/metrics.h"
 
 /* Sentences from strings of lowercase letters: "abc" = words a, b, c. */
 static cap_sent S(const char *s)

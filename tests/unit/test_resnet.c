@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 #include "check.h"
-#include "error.h"
-#include "resnet.h"
-#include "tensors.h"
+#include "core/error.h"
+#include "encoder/resnet.h"
+#include "io/tensors.h"
 
 static unsigned long long seed = 12345;
 static float frand(void) /* uniform in [-1, 1) */

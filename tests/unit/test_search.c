@@ -1,4 +1,4 @@
-/* Search (lib/search.c) on a toy model: each row's state is a hash of its image and the words
+/* Search (lib/search/search.c) on a toy model: each row's state is a hash of its image and the words
  * fed so far, and the next-word log-probabilities are a log-softmax of pseudo-random logits
  * drawn from that hash. Checks greedy and beam search against plain one-image references
  * written here, batch invariance, the shrinking beam, max_len cuts (a model that never says
@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "error.h"
-#include "search.h"
+#include "core/error.h"
+#include "search/search.h"
 
 #define END 2u
 #define START 1u

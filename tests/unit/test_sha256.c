@@ -1,7 +1,7 @@
 /* SHA-256 against the FIPS 180-4 / NIST example vectors, and incremental updates of every
  * split of a message against the one-shot digest (block-boundary bugs show up there). */
 #include "check.h"
-#include "sha256.h"
+#include "core/sha256.h"
 
 #include <stdlib.h>
 #include <string.h>

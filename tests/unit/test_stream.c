@@ -1,8 +1,8 @@
 /* Stream round trips, concatenation, header checks, and a stream cut or corrupted at every byte
  * offset: each must give an error or the records unchanged, never a crash or a silent short read. */
 #include "check.h"
-#include "error.h"
-#include "stream.h"
+#include "core/error.h"
+#include "io/stream.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,8 +4,8 @@
  * truncation and on random mutations of a file (run under ASan by make check SANITIZE=1).
  * The comparison with PyTorch's own files is in tests/py/test_weights.py. */
 #include "check.h"
-#include "error.h"
-#include "tensors.h"
+#include "core/error.h"
+#include "io/tensors.h"
 
 #include <dirent.h>
 #include <stdint.h>

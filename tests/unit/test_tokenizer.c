@@ -3,11 +3,11 @@
  * and refusals, encode/decode, and every caption format with its errors. The ids' agreement with
  * Hugging Face's own library is tests/py/test_tokenize_hf.py. */
 #include "check.h"
-#include "buf.h"
-#include "caption_sources.h"
-#include "error.h"
-#include "tokenizer.h"
-#include "utf8.h"
+#include "core/buf.h"
+#include "text/caption_sources.h"
+#include "core/error.h"
+#include "text/tokenizer.h"
+#include "core/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,151 @@
+/* The caption decoder of Show-and-Tell as a PyTorch user writes it:
+ *   proj   Linear(D -> E)      on the image feature
+ *   embed  Embedding(V, E)
+ *   lstm   LSTM(E -> H, L layers), gate order i, f, g, o, biases b_ih and b_hh
+ *   linear Linear(H -> V)
+ * Teacher forcing (training): inputs [proj(f), embed(<start>), embed(w1) .. embed(wn)], targets
+ * [<start>, w1 .. wn, <end>]; the loss is cross-entropy averaged over the real tokens of the
+ * batch (what CrossEntropyLoss on pack_padded_sequence gives).
+ *
+ * Model file: safetensors, float32, tensors named as the PyTorch module's state_dict:
+ *   proj.weight (E, D)  proj.bias (E)  embed.weight (V, E)
+ *   lstm.weight_ih_l{k} (4H, E or H)  lstm.weight_hh_l{k} (4H, H)  lstm.bias_ih_l{k} (4H)
+ *   lstm.bias_hh_l{k} (4H)  linear.weight (V, H)  linear.bias (V)
+ * and __metadata__ strings (see man/cap-train.1): "format" = "cap-decoder", "feature_dim",
+ * "embed", "hidden", "layers", "vocab_size", "tokenizer" (digest), "tokenizer_json" (the whole
+ * tokenizer.json text), "history" (JSON summary of training) and others.
+ *
+ * All matrices are row-major float32; shapes are given as (rows, cols). */
+#ifndef CAP_DECODER_H
+#define CAP_DECODER_H
+#include <stddef.h>
+#include <stdint.h>
+#include "core/rng.h"
+
+#define CAP_DECODER_MAX_LAYERS 8
+/* Special ids fixed by the tokenizer contract. */
+#define CAP_DECODER_PAD 0
+#define CAP_DECODER_START 1
+#define CAP_DECODER_END 2
+
+typedef struct cap_decoder_config {
+	int feat_dim;  /* D: image feature size (2048 for ResNet-152) */
+	int embed;     /* E */
+	int hidden;    /* H */
+	int layers;    /* L, 1..CAP_DECODER_MAX_LAYERS */
+	int vocab;     /* V, including the 4 special tokens */
+} cap_decoder_config;
+
+/* Views into one flat parameter block (gradients and Adam moments use the same layout).
+ * The block holds the tensors in the order listed, each contiguous. */
+typedef struct cap_decoder_params {
+	float *proj_w, *proj_b;                  /* (E, D), (E) */
+	float *embed_w;                          /* (V, E) */
+	float *w_ih[CAP_DECODER_MAX_LAYERS];     /* (4H, E) for layer 0, (4H, H) after */
+	float *w_hh[CAP_DECODER_MAX_LAYERS];     /* (4H, H) */
+	float *b_ih[CAP_DECODER_MAX_LAYERS];     /* (4H) */
+	float *b_hh[CAP_DECODER_MAX_LAYERS];     /* (4H) */
+	float *lin_w, *lin_b;                    /* (V, H), (V) */
+} cap_decoder_params;
+
+typedef struct cap_decoder {
+	cap_decoder_config cfg;
+	size_t n_params;
+	float *data;            /* n_params floats */
+	cap_decoder_params p;   /* views into data */
+	char **meta;            /* metadata: key, value, key, value, ..., NULL (may be NULL) */
+	/* Transposed copies of w_ih, w_hh ((in, 4H), (H, 4H)) and lin_w ((H, V)) for the inference
+	 * steps (oneDNN's sgemm is much faster on small batches without a transposed operand).
+	 * Built by cap_decoder_load and cap_decoder_prepare; NULL otherwise (then inference uses
+	 * the weights directly). Training does not read or update them. */
+	float *wt;
+	float *wt_ih[CAP_DECODER_MAX_LAYERS], *wt_hh[CAP_DECODER_MAX_LAYERS], *wt_lin;
+} cap_decoder;
+
+/* Checks a configuration (positive sizes, parameter count fits). 0 or -1 with cap_errmsg. */
+int cap_decoder_config_check(const cap_decoder_config *c);
+size_t cap_decoder_param_count(const cap_decoder_config *c);
+void cap_decoder_views(const cap_decoder_config *c, float *base, cap_decoder_params *p);
+
+/* Named tensors of a parameter block, in file order; returns the count (5 + 4L). name
+ * storage is in names (CAP_DECODER_MAX_TENSORS entries of 32 bytes). */
+#define CAP_DECODER_MAX_TENSORS (5 + 4 * CAP_DECODER_MAX_LAYERS)
+typedef struct cap_decoder_tensor {
+	char name[32];
+	int ndim;
+	int64_t shape[2];
+	float *data;
+	size_t numel;
+} cap_decoder_tensor;
+int cap_decoder_tensors(const cap_decoder_config *c, float *base, cap_decoder_tensor *out);
+
+/* A model with zero weights (NULL with cap_errmsg on a bad config). */
+cap_decoder *cap_decoder_new(const cap_decoder_config *c);
+/* PyTorch's default initialisation: Linear and LSTM weights and biases uniform in
+ * +-1/sqrt(fan_in) (fan_in = D for proj, H for lstm and linear), Embedding N(0, 1). */
+void cap_decoder_init_random(cap_decoder *m, cap_rng *rng);
+/* Loads a model file: the configuration comes from the tensor shapes (checked against each
+ * other and against the metadata when present), metadata is kept. NULL with cap_errmsg. */
+cap_decoder *cap_decoder_load(const char *path);
+/* Writes the model file atomically; meta is a NULL-terminated key, value list (the model's
+ * own meta is not added automatically: pass what the file should hold). */
+int cap_decoder_save(const cap_decoder *m, const char *path, const char *const *meta);
+/* (Re)builds the transposed weight copies used by inference: call it after changing the
+ * weights of a model that will then run cap_decoder_start/step. */
+void cap_decoder_prepare(cap_decoder *m);
+/* A metadata value of a loaded model, or NULL. "tokenizer_json" holds the tokenizer. */
+const char *cap_decoder_meta(const cap_decoder *m, const char *key);
+/* Replaces (or adds) a metadata entry. */
+void cap_decoder_set_meta(cap_decoder *m, const char *key, const char *value);
+void cap_decoder_free(cap_decoder *m);
+
+/* ---- inference (cap-generate): one step at a time for a batch of B hypotheses ----
+ * Usage: s = cap_decoder_state_new(m, max_batch);
+ *        cap_decoder_start(m, s, feats, B);          image step; its prediction is unused
+ *        loop: cap_decoder_step(m, s, ids, logp);    ids (B): the previous words, the first
+ *                                                    time CAP_DECODER_START; logp (B, V)
+ *              cap_decoder_state_gather(s, s, idx, n) reorders/duplicates/drops rows for beam
+ *              search (row i of the result = row idx[i] of the source; n <= capacity).
+ * The state holds h and c of every layer: (L, capacity, H) each. States are independent of
+ * each other; a model may be shared by several states (it is only read). */
+typedef struct cap_decoder_state {
+	int batch;      /* live rows */
+	int capacity;   /* allocated rows */
+	int layers, hidden, vocab, embed;
+	float *h, *c;   /* (L, capacity, H): layer l row b at (l * capacity + b) * H */
+	float *x;       /* scratch (capacity, max(E, H)) */
+	float *gates;   /* scratch (capacity, 4H) */
+	float *tmp;     /* scratch for gather: (2, L, capacity, H) */
+} cap_decoder_state;
+
+cap_decoder_state *cap_decoder_state_new(const cap_decoder *m, int capacity);
+void cap_decoder_state_free(cap_decoder_state *s);
+/* feats (B, D), B <= capacity: resets the state to zeros and runs the image step. */
+void cap_decoder_start(const cap_decoder *m, cap_decoder_state *s, const float *feats, int batch);
+/* ids (B) < V: one LSTM step on embed(ids); writes log-softmax of the logits to logp (B, V)
+ * (logp may be NULL to only advance the state). */
+void cap_decoder_step(const cap_decoder *m, cap_decoder_state *s, const uint32_t *ids, float *logp);
+/* dst rows i < n become src rows idx[i] (0 <= idx[i] < src->batch); dst may be src; dst->batch
+ * becomes n (n <= dst->capacity). Both states must come from the same model. */
+void cap_decoder_state_gather(cap_decoder_state *dst, const cap_decoder_state *src,
+                              const int *idx, int n);
+
+/* ---- training: forward and backward over a batch with teacher forcing ---- */
+typedef struct cap_decoder_batch {
+	int batch;                       /* B */
+	const int *len;                  /* (B) ids per caption incl. <start> and <end>, >= 2,
+	                                    sorted in descending order */
+	const uint32_t *const *ids;      /* ids[b]: len[b] ids <start> w1 .. wn <end>, each < V */
+	const float *const *feat;        /* feat[b]: (D) image feature */
+} cap_decoder_batch;
+
+typedef struct cap_decoder_work cap_decoder_work;   /* buffers reused between batches */
+cap_decoder_work *cap_decoder_work_new(const cap_decoder *m);
+void cap_decoder_work_free(cap_decoder_work *w);
+/* Forward pass, and backward when grad != NULL (grad: n_params floats, overwritten with
+ * d loss / d params). dropout p in [0, 1) applies inverted dropout to each LSTM layer's output
+ * (between layers and before linear) with masks from rng; 0 disables it. Returns the mean
+ * cross-entropy over the sum(len) tokens of the batch; *tokens receives that count. */
+double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *b,
+                        float dropout, cap_rng *rng, float *grad, size_t *tokens);
+#endif

@@ -1,0 +1,78 @@
+/* ResNet (torchvision's v1.5: the stride of a downsampling Bottleneck sits on its 3x3 conv)
+ * in eval mode, up to the global average pool: the image encoder of Show-and-Tell.
+ *
+ * The network is built from named tensors with torchvision/timm names (conv1.weight,
+ * bn1.running_var, layer3.35.conv2.weight, layer2.0.downsample.0.weight, ...); the depth is
+ * read from the names (ResNet-18/34 with BasicBlocks, 50/101/152 with Bottlenecks, any other
+ * count of blocks per stage too) and every tensor's shape is checked against torchvision's
+ * widths. fc.* is ignored. BatchNorm is folded into the preceding convolution at load time
+ * (eps 1e-5, as torchvision), so each conv carries its own bias.
+ *
+ * Two forward passes compute the same function:
+ *   - cap_resnet_forward_ref: plain C loops (slow; the definition, for tests on small nets);
+ *   - cap_resnet_engine: oneDNN convolutions in the blocked layouts the library picks, ReLU
+ *     and the residual add fused as post-ops, a whole batch per call (lib/ops/cpu/resnet.c).
+ * Images are float CHW (3, h, w), normalised as cap_preprocess() makes them; the output of
+ * each image is cap_resnet_dim() floats. */
+#ifndef CAP_RESNET_H
+#define CAP_RESNET_H
+#include <stdint.h>
+#include "io/tensors.h"
+
+/* One convolution with its BatchNorm folded in: weights (cout, cin, k, k), bias (cout). */
+typedef struct cap_conv {
+	int cin, cout, k, stride, pad;
+	float *w;
+	float *b;
+} cap_conv;
+
+/* A residual block. BasicBlock: c1 (3x3, stride), c2 (3x3), c3.k == 0.
+ * Bottleneck: c1 (1x1), c2 (3x3, stride), c3 (1x1, 4x wider). down: 1x1 conv with the
+ * block's stride on the identity path, present when down.k != 0. */
+typedef struct cap_resnet_block {
+	cap_conv c1, c2, c3, down;
+} cap_resnet_block;
+
+typedef struct cap_resnet {
+	int depth;          /* 2 + (2 or 3) * number of blocks: 18, 34, 50, 101, 152, ... */
+	int bottleneck;     /* 1: Bottleneck blocks (expansion 4), 0: BasicBlock */
+	int layers[4];      /* blocks per stage */
+	int dim;            /* output channels: 512 * expansion */
+	cap_conv stem;      /* conv1 (7x7, stride 2, pad 3) + bn1; then ReLU and 3x3/2 max pool */
+	int nblocks;
+	cap_resnet_block *blocks;
+} cap_resnet;
+
+/* Builds the network from loaded tensors. NULL with cap_errmsg() naming the missing or
+ * mis-shaped tensor. */
+cap_resnet *cap_resnet_from_tensors(const cap_tensors *ts);
+/* Blocks per stage and block type of a standard depth (18, 34, 50, 101, 152); -1 otherwise. */
+int cap_resnet_arch(int depth, int layers[4], int *bottleneck);
+/* A randomly initialised network as torchvision's ResNet(..., zero_init_residual=True):
+ * convs kaiming_normal_(mode="fan_out", nonlinearity="relu"); BatchNorm weight 1, bias 0,
+ * running mean 0, variance 1; the last BatchNorm of each block has weight 0. The draws come
+ * from a seeded generator of our own (same distribution as torch, not the same numbers). */
+cap_resnet *cap_resnet_random(int depth, uint64_t seed);
+void cap_resnet_free(cap_resnet *net);
+static inline int cap_resnet_dim(const cap_resnet *net) { return net->dim; }
+
+/* Reference forward of n images (n, 3, h, w) into out (n, dim). Uses O(n*64*h*w) floats of
+ * temporary memory. Returns -1 (cap_errmsg) if the image is too small for the network. */
+int cap_resnet_forward_ref(const cap_resnet *net, const float *in, int n, int h, int w, float *out);
+
+/* ---- the oneDNN engine (lib/ops/cpu/resnet.c) ---- */
+typedef struct cap_resnet_engine cap_resnet_engine;
+enum {
+	CAP_RESNET_BF16 = 1,        /* activations and weights in bfloat16 (AVX512-BF16), f32 accumulation */
+	CAP_RESNET_TAKE_WEIGHTS = 2 /* free each conv's weights in net once copied into the engine
+	                             * (halves peak memory; net is then only good for cap_resnet_free) */
+};
+/* Prepares primitives and weights for batches of up to `batch` images of h x w. The engine
+ * keeps its own copy of everything it needs. NULL with cap_errmsg() on failure. */
+cap_resnet_engine *cap_resnet_engine_new(cap_resnet *net, int batch, int h, int w, int flags);
+/* Forward of n <= batch images (n, 3, h, w) into out (n, dim). */
+int cap_resnet_engine_run(cap_resnet_engine *e, const float *in, int n, float *out);
+/* The oneDNN implementation of the first 3x3 convolution (e.g. "brg:avx512_core"), for logs. */
+const char *cap_resnet_engine_impl(const cap_resnet_engine *e);
+void cap_resnet_engine_free(cap_resnet_engine *e);
+#endif
