@@ -16,21 +16,19 @@
 #include "core/cli.h"
 #include "image/pipeline.h"
 #include "core/error.h"
-#include "ops/gemm.h"
+#include "ops/ops.h"
 #include "image/resize.h"
 #include "encoder/resnet.h"
 #include "io/stream.h"
 #include "io/tensors.h"
 
-/* as written in torchvision's docs; recorded in the header (lib/image/resize.c applies them) */
-static const double MEAN[3] = {0.485, 0.456, 0.406}, STD[3] = {0.229, 0.224, 0.225};
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: cap-encode --weights FILE|random[:SEED] [--batch N] [--threads N]\n"
 	        "                  [--resize 256 --crop 224 | --squash 224] [--shard K/N] [--basename]\n"
-	        "                  [--bf16] [--decoders N] [-o OUT] [IMAGE...]\n"
+	        "                  [--bf16] [--decoders N] [--device ref|cpu|cuda] [-o OUT] [IMAGE...]\n"
 	        "Encodes JPEG/PNG images into ResNet features (a cap 'features' stream).\n"
 	        "  --weights FILE     torchvision ResNet weights (.safetensors or .pth); the depth is\n"
 	        "                     read from the file. random[:SEED]: a randomly initialised\n"
@@ -44,13 +42,15 @@ static void usage(FILE *f)
 	        "  --basename         record only the file name of each image\n"
 	        "  --bf16             compute in bfloat16 (faster, ~1e-2 relative error)\n"
 	        "  --decoders N       image decoder threads (default 1)\n"
+	        "  --device D         ref, cpu (default) or cuda; --reference is --device ref\n"
 	        "  -o, --output OUT   write the stream to OUT (default: standard output)\n"
 	        "No IMAGE arguments: one path a line on standard input.\n");
 }
 
 typedef struct run {
 	cap_resnet *net;
-	cap_resnet_engine *eng;
+	const cap_ops *ops;
+	cap_encoder *eng;
 	cap_writer *w;
 	int batch, basename, progress;
 	float *in, *out;
@@ -82,8 +82,10 @@ static void flush(run *r)
 {
 	if (r->n == 0)
 		return;
-	if (cap_resnet_engine_run(r->eng, r->in, r->n, r->out) < 0)
+	if (r->ops->encoder_run(r->eng, r->in, r->n, r->out) < 0) {
+		cap_writer_abort(r->w);
 		errx(1, "%s", cap_errmsg());
+	}
 	int dim = r->net->dim;
 	for (int i = 0; i < r->n; i++) {
 		msgpack_packer *pk = cap_writer_packer(r->w);
@@ -119,10 +121,10 @@ static void pack_floats(msgpack_packer *pk, const char *key, const double *v)
 
 static void write_header(cap_writer *w, const cap_resnet *net, const char *weights_id,
                          const char *weights_file, const cap_preprocess_opts *po, const char *shard,
-                         int bf16)
+                         int bf16, const char *device)
 {
 	msgpack_packer *pk = cap_writer_packer(w);
-	cap_pack_header(pk, "features", shard ? 6 : 5);
+	cap_pack_header(pk, "features", shard ? 7 : 6);
 	cap_pack_kv_uint(pk, "dim", (uint64_t)net->dim);
 	cap_pack_kv_str(pk, "dtype", "float32");
 	char arch[32];
@@ -142,9 +144,10 @@ static void write_header(cap_writer *w, const cap_resnet *net, const char *weigh
 	if (!squash)
 		cap_pack_kv_uint(pk, "resize", (uint64_t)po->resize);
 	cap_pack_kv_uint(pk, squash ? "size" : "crop", (uint64_t)po->crop);
-	pack_floats(pk, "mean", MEAN);
-	pack_floats(pk, "std", STD);
+	pack_floats(pk, "mean", cap_imagenet_mean);
+	pack_floats(pk, "std", cap_imagenet_std);
 	cap_pack_kv_str(pk, "tool", "cap-encode " CAP_VERSION);
+	cap_pack_kv_str(pk, "device", device);
 	if (shard)
 		cap_pack_kv_str(pk, "shard", shard);
 	if (cap_writer_end(w) < 0)
@@ -201,12 +204,14 @@ int main(int argc, char **argv)
 		{"basename", no_argument, NULL, 'B'},
 		{"bf16", no_argument, NULL, 'F'},
 		{"decoders", required_argument, NULL, 'd'},
+		{"device", required_argument, NULL, 'D'},
+		{"reference", no_argument, NULL, 'R'},
 		{"output", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *weights = NULL, *out_path = "-", *shard = NULL;
+	const char *weights = NULL, *out_path = "-", *shard = NULL, *device = "cpu";
 	int batch = 2, threads = 0, basename_opt = 0, bf16 = 0, decoders = 1;
 	int resize = -1, crop = -1, squash = -1, shard_k = 1, shard_n = 1, c;
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
@@ -227,6 +232,8 @@ int main(int argc, char **argv)
 		case 'B': basename_opt = 1; break;
 		case 'F': bf16 = 1; break;
 		case 'd': decoders = (int)cap_opt_int("decoders", optarg, 1, 64); break;
+		case 'D': device = optarg; break;
+		case 'R': device = "ref"; break;
 		case 'o': out_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("cap-encode cap %s\n", CAP_VERSION); return 0;
@@ -257,15 +264,16 @@ int main(int argc, char **argv)
 		warnx("%s", cap_errmsg());
 		return 2;
 	}
-	if (threads > 0 && cap_gemm_set_threads(threads) < 0)
+	const cap_ops *ops = cap_ops_open_or_exit(device);
+	if (threads > 0 && ops->set_threads(threads) < 0)
 		errx(1, "%s", cap_errmsg());
 
 	/* The network. */
 	uint64_t seed;
 	cap_resnet *net;
-	cap_resnet_engine *eng = NULL;
-	/* the engine frees the net's weights as it copies them: half the peak memory */
-	int flags = CAP_RESNET_TAKE_WEIGHTS | (bf16 ? CAP_RESNET_BF16 : 0);
+	cap_encoder *eng = NULL;
+	/* the encoder may free the net's weights as it copies them: half the peak memory */
+	int flags = CAP_ENCODER_TAKE_WEIGHTS | (bf16 ? CAP_ENCODER_BF16 : 0);
 	char weights_id[96];
 	const char *weights_file = NULL;
 	if (parse_random(weights, &seed)) {
@@ -285,7 +293,7 @@ int main(int argc, char **argv)
 		net = cap_resnet_from_tensors(ts);
 		if (!net)
 			errx(1, "%s: %s", weights, cap_errmsg());
-		eng = cap_resnet_engine_new(net, batch, po.crop, po.crop, flags);
+		eng = ops->encoder_new(net, batch, po.crop, po.crop, flags);
 		if (!eng)
 			errx(1, "%s", cap_errmsg());
 		if (threaded)
@@ -299,7 +307,7 @@ int main(int argc, char **argv)
 	}
 	if (!net)
 		errx(1, "%s", cap_errmsg());
-	if (!eng && !(eng = cap_resnet_engine_new(net, batch, po.crop, po.crop, flags)))
+	if (!eng && !(eng = ops->encoder_new(net, batch, po.crop, po.crop, flags)))
 		errx(1, "%s", cap_errmsg());
 
 	cap_paths *paths = optind < argc ? cap_paths_args(argv + optind, argc - optind, shard_k, shard_n)
@@ -312,9 +320,9 @@ int main(int argc, char **argv)
 	cap_writer *w = cap_writer_open(out_path);
 	if (!w)
 		errx(1, "%s", cap_errmsg());
-	write_header(w, net, weights_id, weights_file, &po, shard, bf16);
+	write_header(w, net, weights_id, weights_file, &po, shard, bf16, ops->name);
 
-	run r = {.net = net, .eng = eng, .w = w, .batch = batch, .basename = basename_opt,
+	run r = {.net = net, .ops = ops, .eng = eng, .w = w, .batch = batch, .basename = basename_opt,
 	         .progress = isatty(2), .total = total, .t0 = cap_now()};
 	size_t npix = (size_t)3 * po.crop * po.crop;
 	r.in = cap_xmalloc((size_t)batch * npix * sizeof *r.in);
@@ -343,7 +351,7 @@ int main(int argc, char **argv)
 	cap_pipeline_free(pipe);
 	if (cap_writer_close(w) < 0)
 		errx(1, "%s", cap_errmsg());
-	cap_resnet_engine_free(eng);
+	ops->encoder_free(eng);
 	cap_resnet_free(net);
 	free(r.in);
 	free(r.out);

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "text/caption_sources.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "eval/evalset.h"
 #include "eval/metrics.h"
 #include "text/split.h"
@@ -150,7 +151,7 @@ static int read_refs(ctx *c, cap_caption_source *src, const char *path)
 {
 	char *data;
 	size_t len;
-	if (cap_read_file(path, &data, &len) < 0) return -1;
+	if (cap_read_file(path, 0, &data, &len) < 0) return -1;
 	int rc;
 	if (looks_like_stream(data, len)) {
 		free(data);

@@ -15,8 +15,8 @@
 #include "decoder/decoder.h"
 #include "core/error.h"
 #include "core/outfile.h"
-#include "ops/gemm.h"
-#include "search/search.h"
+#include "ops/ops.h"
+#include "search/generate.h"
 #include "io/stream.h"
 #include "io/tensors.h"
 #include "text/tokenizer.h"
@@ -28,7 +28,8 @@ static void usage(FILE *f)
 	fprintf(f,
 	  "usage: cap-generate --model MODEL [--beam K] [--max-len N] [--length-penalty A]\n"
 	  "                    [--nbest N] [--sample [--temperature T] [--top-k K] [--seed S]]\n"
-	  "                    [--text] [--threads N] [--batch N] [-o OUT] [FEATURES...]\n"
+	  "                    [--text] [--device ref|cpu|cuda] [--threads N] [--batch N]\n"
+	  "                    [-o OUT] [FEATURES...]\n"
 	  "Captions for the images of 'features' streams (FEATURES absent or '-': stdin).\n"
 	  "  --model MODEL         decoder written by cap-train (safetensors with its tokenizer)\n"
 	  "  --beam K              beam width; 1 (default) is greedy decoding\n"
@@ -40,31 +41,11 @@ static void usage(FILE *f)
 	  "  --top-k K             sample among the K most probable words (default 0: all)\n"
 	  "  --seed S              seed of the sampling generator (default 0)\n"
 	  "  --text                write lines IMAGE<TAB>CAPTION instead of a stream\n"
+	  "  --device D            ref, cpu (default) or cuda\n"
+	  "  --reference           the same as --device ref\n"
 	  "  --threads N           threads for the matrix products (default: all cores)\n"
 	  "  --batch N             images decoded together (default 64)\n"
 	  "  -o OUT                output file, written atomically (default: stdout)\n");
-}
-
-/* The decoder seen through the search's stepper interface. */
-typedef struct gen_model {
-	const cap_decoder *m;
-	cap_decoder_state *s;
-} gen_model;
-
-static int gen_step(void *ctx, const uint32_t *ids, int rows, float *logp)
-{
-	gen_model *g = ctx;
-	if (rows != g->s->batch) return cap_fail("internal: %d rows fed to a state of %d", rows, g->s->batch);
-	cap_decoder_step(g->m, g->s, ids, logp);
-	return 0;
-}
-
-static int gen_gather(void *ctx, const int *idx, int n)
-{
-	gen_model *g = ctx;
-	if (n > g->s->capacity) return cap_fail("internal: gather of %d rows beyond %d", n, g->s->capacity);
-	cap_decoder_state_gather(g->s, g->s, idx, n);
-	return 0;
 }
 
 /* Output: a generated stream through cap_writer, or text lines written to a temporary file
@@ -107,7 +88,7 @@ static void pack_hyp_fields(msgpack_packer *pk, const cap_hyp *h, const char *ca
 int main(int argc, char **argv)
 {
 	enum { O_MODEL = 256, O_BEAM, O_MAXLEN, O_LP, O_NBEST, O_SAMPLE, O_TEMP, O_TOPK, O_SEED,
-	       O_TEXT, O_THREADS, O_BATCH, O_HELP, O_VERSION };
+	       O_TEXT, O_THREADS, O_BATCH, O_HELP, O_VERSION, O_DEVICE, O_REF };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, O_MODEL },
 		{ "beam", required_argument, NULL, O_BEAM },
@@ -120,6 +101,8 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "text", no_argument, NULL, O_TEXT },
 		{ "threads", required_argument, NULL, O_THREADS },
+		{ "device", required_argument, NULL, O_DEVICE },
+		{ "reference", no_argument, NULL, O_REF },
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, O_HELP },
@@ -128,7 +111,7 @@ int main(int argc, char **argv)
 	};
 	cap_search_opts so;
 	cap_search_opts_default(&so);
-	const char *model_path = NULL, *out_path = NULL;
+	const char *model_path = NULL, *out_path = NULL, *device = "cpu";
 	int text = 0, threads = 0, batch = 64, nbest_given = 0, sampling_opt = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
@@ -156,6 +139,8 @@ int main(int argc, char **argv)
 		case O_TEXT: text = 1; break;
 		case O_THREADS: threads = (int)cap_opt_int("threads", optarg, 1, 1024); break;
 		case O_BATCH: batch = (int)cap_opt_int("batch", optarg, 1, 1 << 16); break;
+		case O_DEVICE: device = optarg; break;
+		case O_REF: device = "ref"; break;
 		case 'o': out_path = optarg; break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION: printf("cap-generate cap %s\n", CAP_VERSION); return 0;
@@ -172,31 +157,14 @@ int main(int argc, char **argv)
 		warnx("--batch times --beam (or --nbest with --sample) is above 65536");
 		return 2;
 	}
-	if (threads && cap_gemm_set_threads(threads) < 0) errx(1, "%s", cap_errmsg());
+	const cap_ops *ops = cap_ops_open_or_exit(device);
+	if (threads && ops->set_threads(threads) < 0) errx(1, "%s", cap_errmsg());
 
-	/* The model, its tokenizer, and the digests naming both. */
-	cap_decoder *m = cap_decoder_load(model_path);
-	if (!m) errx(1, "%s", cap_errmsg());
-	const char *tj = cap_decoder_meta(m, "tokenizer_json");
-	if (!tj) errx(1, "%s: the model holds no tokenizer (metadata 'tokenizer_json')", model_path);
-	cap_tokenizer *tok = cap_tokenizer_parse(tj, strlen(tj));
-	if (!tok) errx(1, "%s: its tokenizer: %s", model_path, cap_errmsg());
-	if (cap_tokenizer_vocab_size(tok) != (size_t)m->cfg.vocab)
-		errx(1, "%s: the tokenizer has %zu words but the model's vocabulary is %d", model_path,
-		     cap_tokenizer_vocab_size(tok), m->cfg.vocab);
-	const char *tdig = cap_decoder_meta(m, "tokenizer");
-	if (tdig && strcmp(tdig, cap_tokenizer_digest(tok)) != 0)
-		errx(1, "%s: metadata 'tokenizer' %s is not the digest of its tokenizer_json (%s)",
-		     model_path, tdig, cap_tokenizer_digest(tok));
-	if (m->cfg.vocab <= CAP_DECODER_END) errx(1, "%s: vocabulary too small", model_path);
-	char mdig[65];
-	{
-		cap_tensors *ts = cap_tensors_load(model_path);
-		if (!ts || cap_tensors_digest(ts, mdig) < 0) errx(1, "%s", cap_errmsg());
-		cap_tensors_free(ts);
-	}
-	so.start_id = CAP_DECODER_START;
-	so.end_id = CAP_DECODER_END;
+	/* The model, checked, on the device. */
+	cap_generator *gen = cap_generator_open(model_path, ops, &so, batch);
+	if (!gen) errx(1, "%s", cap_errmsg());
+	const cap_decoder *m = cap_generator_model(gen);
+	const cap_tokenizer *tok = cap_generator_tokenizer(gen);
 
 	/* The features. */
 	int nin = argc - optind;
@@ -212,11 +180,12 @@ int main(int argc, char **argv)
 	if (out_open(&out, out_path, text) < 0) errx(1, "%s", cap_errmsg());
 	if (!text) {
 		msgpack_packer *pk = cap_writer_packer(out.w);
-		cap_pack_header(pk, "generated", 5);
-		cap_pack_kv_str(pk, "model", mdig);
+		cap_pack_header(pk, "generated", 6);
+		cap_pack_kv_str(pk, "model", cap_generator_digest(gen));
 		cap_pack_kv_str(pk, "tokenizer", cap_tokenizer_digest(tok));
 		cap_pack_kv_uint(pk, "vocab_size", (uint64_t)m->cfg.vocab);
 		cap_pack_kv_str(pk, "tool", "cap-generate " CAP_VERSION);
+		cap_pack_kv_str(pk, "device", ops->name);
 		cap_pack_str(pk, "decoding");
 		const char *method = so.sample ? "sample" : so.beam > 1 ? "beam" : "greedy";
 		msgpack_pack_map(pk, so.sample ? 6 : 5);
@@ -234,10 +203,7 @@ int main(int argc, char **argv)
 		if (cap_writer_end(out.w) < 0) errx(1, "%s", cap_errmsg());
 	}
 
-	int D = m->cfg.feat_dim, rows = cap_search_rows(&so, batch);
-	cap_decoder_state *st = cap_decoder_state_new(m, rows);
-	gen_model gm = { m, st };
-	cap_stepper stepper = { &gm, m->cfg.vocab, gen_step, gen_gather };
+	int D = m->cfg.feat_dim;
 	float *feats = cap_xmalloc((size_t)batch * D * sizeof *feats);
 	char **names = cap_xcalloc(batch, sizeof *names);
 	cap_search_result *res = cap_xcalloc(batch, sizeof *res);
@@ -269,8 +235,7 @@ int main(int argc, char **argv)
 			nb++;
 		}
 		if (rc || nb == 0) break;
-		cap_decoder_start(m, st, feats, nb);
-		if (cap_search(&stepper, nb, &so, done, res) < 0) { warnx("%s", cap_errmsg()); rc = 1; break; }
+		if (cap_generator_run(gen, feats, nb, done, res) < 0) { warnx("%s", cap_errmsg()); rc = 1; break; }
 		for (int b = 0; b < nb && rc == 0; b++) {
 			const cap_hyp *best = &res[b].hyps[0];
 			cap_buf_reset(&cap);
@@ -314,9 +279,7 @@ int main(int argc, char **argv)
 	for (int b = 0; b < batch; b++) free(names[b]);
 	free(names); free(res); free(feats);
 	cap_buf_free(&cap);
-	cap_decoder_state_free(st);
 	cap_reader_close(r);
-	cap_tokenizer_free(tok);
-	cap_decoder_free(m);
+	cap_generator_free(gen);
 	return rc;
 }

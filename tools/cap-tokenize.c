@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "text/caption_sources.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/outfile.h"
 #include "text/split.h"
 #include "io/stream.h"
@@ -184,7 +185,7 @@ static int read_inputs(struct run *r, cap_caption_fn fn)
 		char *d;
 		size_t len;
 		r->file = strcmp(files[i], "-") == 0 ? "<stdin>" : files[i];
-		if (cap_read_file(files[i], &d, &len) < 0) return -1;
+		if (cap_read_file(files[i], 0, &d, &len) < 0) return -1;
 		int rc = cap_caption_read(&r->src, r->file, d, len, fn, r);
 		free(d);
 		if (rc) return -1;
@@ -339,7 +340,7 @@ static int decode_text(const struct opts *o, const char *const *files, int n)
 		char *d;
 		size_t len;
 		const char *name = strcmp(files[f], "-") == 0 ? "<stdin>" : files[f];
-		if (cap_read_file(files[f], &d, &len) < 0) { warnx("%s", cap_errmsg()); rc = -1; break; }
+		if (cap_read_file(files[f], 0, &d, &len) < 0) { warnx("%s", cap_errmsg()); rc = -1; break; }
 		uint64_t line = 0;
 		for (size_t pos = 0; pos < len && rc == 0;) {
 			const char *s = d + pos, *nl = memchr(s, '\n', len - pos);

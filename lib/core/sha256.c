@@ -2,6 +2,7 @@
  * SHA extensions (SHA-NI), chosen at run time, because cap-encode digests its 240 MB of
  * ResNet-152 weights on every run (plain C: 0.8 s; SHA-NI: about 0.15 s here). */
 #include "core/sha256.h"
+#include "core/cpu.h"
 
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -82,35 +83,12 @@ static void blocks_shani(uint32_t h[8], const unsigned char *p, size_t nblocks)
 	_mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(s1, t, 8));      /* E F G H */
 }
 
-static int cpu_has_shani(void)
-{
-	unsigned a, b, c, d;
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3)) return 0;
-	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-	return (b >> 29) & 1;
-}
 #endif
-
-/* -1 unknown yet, 0 portable C, 1 SHA-NI. Racing first calls compute the same value. */
-static _Atomic int use_shani = -1;
-
-int cap_sha256_force_portable(int on)
-{
-	int prev = use_shani;
-#ifdef HAVE_SHANI_CODE
-	use_shani = on ? 0 : cpu_has_shani();
-#else
-	(void)on;
-	use_shani = 0;
-#endif
-	return prev > 0;
-}
 
 static void blocks(uint32_t h[8], const unsigned char *p, size_t n)
 {
-	if (use_shani < 0) cap_sha256_force_portable(0);
 #ifdef HAVE_SHANI_CODE
-	if (use_shani) { blocks_shani(h, p, n); return; }
+	if (cap_cpu_has(CAP_CPU_SHA)) { blocks_shani(h, p, n); return; }
 #endif
 	for (; n; n--, p += 64) compress_c(h, p);
 }

@@ -17,7 +17,6 @@ void cap_sha256_update(cap_sha256 *s, const void *data, size_t n);
 void cap_sha256_final(cap_sha256 *s, unsigned char out[32]);
 /* Hex digest of data: 64 lowercase hex digits and a NUL. */
 void cap_sha256_hex(const void *data, size_t n, char out[65]);
-/* Tests: forces the portable C code (on = 1) or the fastest the CPU has (on = 0); returns
- * whether SHA-NI was in use before. */
-int cap_sha256_force_portable(int on);
+/* SHA-NI is used where the processor has it (core/cpu.h); cap_cpu_set_portable(1) selects the
+ * portable C code. */
 #endif

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/rng.h"
+#include "ops/ops.h"
 
 #define CAP_DECODER_MAX_LAYERS 8
 /* Special ids fixed by the tokenizer contract. */
@@ -48,18 +49,23 @@ typedef struct cap_decoder_params {
 	float *lin_w, *lin_b;                    /* (V, H), (V) */
 } cap_decoder_params;
 
+/* Where a model runs: the backend, its copy of the parameter block (the host block itself on
+ * host-memory backends) and the weights it prepared for inference. */
+typedef struct cap_decoder_dev {
+	const cap_ops *ops;     /* NULL until cap_decoder_bind */
+	float *data;            /* n_params floats of backend memory */
+	cap_decoder_params p;   /* views into data */
+	cap_weight *w_ih[CAP_DECODER_MAX_LAYERS], *w_hh[CAP_DECODER_MAX_LAYERS], *lin;
+} cap_decoder_dev;
+
 typedef struct cap_decoder {
 	cap_decoder_config cfg;
 	size_t n_params;
-	float *data;            /* n_params floats */
+	float *data;            /* n_params floats, host memory: what files are read into and written from */
 	cap_decoder_params p;   /* views into data */
 	char **meta;            /* metadata: key, value, key, value, ..., NULL (may be NULL) */
-	/* Transposed copies of w_ih, w_hh ((in, 4H), (H, 4H)) and lin_w ((H, V)) for the inference
-	 * steps (oneDNN's sgemm is much faster on small batches without a transposed operand).
-	 * Built by cap_decoder_load and cap_decoder_prepare; NULL otherwise (then inference uses
-	 * the weights directly). Training does not read or update them. */
-	float *wt;
-	float *wt_ih[CAP_DECODER_MAX_LAYERS], *wt_hh[CAP_DECODER_MAX_LAYERS], *wt_lin;
+	char file_digest[65];   /* SHA-256 of the file it was loaded from ("" when not loaded) */
+	cap_decoder_dev dev;
 } cap_decoder;
 
 /* Checks a configuration (positive sizes, parameter count fits). 0 or -1 with cap_errmsg. */
@@ -90,9 +96,16 @@ cap_decoder *cap_decoder_load(const char *path);
 /* Writes the model file atomically; meta is a NULL-terminated key, value list (the model's
  * own meta is not added automatically: pass what the file should hold). */
 int cap_decoder_save(const cap_decoder *m, const char *path, const char *const *meta);
-/* (Re)builds the transposed weight copies used by inference: call it after changing the
- * weights of a model that will then run cap_decoder_start/step. */
-void cap_decoder_prepare(cap_decoder *m);
+/* Places the model on a backend: its parameters in backend memory (shared with m->data on
+ * host-memory backends) and its weights prepared for inference. 0, or -1 with cap_errmsg().
+ * Binding again to another backend releases the first. */
+int cap_decoder_bind(cap_decoder *m, const cap_ops *ops);
+/* After changing m->data on the host (tests, a loaded checkpoint): copies it to the backend and
+ * refreshes the prepared weights. */
+void cap_decoder_to_device(cap_decoder *m);
+/* After training on the backend: copies the parameters back into m->data (before saving). Also
+ * refreshes the prepared weights, so that inference sees the trained values. */
+void cap_decoder_to_host(cap_decoder *m);
 /* A metadata value of a loaded model, or NULL. "tokenizer_json" holds the tokenizer. */
 const char *cap_decoder_meta(const cap_decoder *m, const char *key);
 /* Replaces (or adds) a metadata entry. */
@@ -100,6 +113,7 @@ void cap_decoder_set_meta(cap_decoder *m, const char *key, const char *value);
 void cap_decoder_free(cap_decoder *m);
 
 /* ---- inference (cap-generate): one step at a time for a batch of B hypotheses ----
+ * The model must be bound (cap_decoder_bind); feats, ids and logp are host arrays.
  * Usage: s = cap_decoder_state_new(m, max_batch);
  *        cap_decoder_start(m, s, feats, B);          image step; its prediction is unused
  *        loop: cap_decoder_step(m, s, ids, logp);    ids (B): the previous words, the first
@@ -109,13 +123,19 @@ void cap_decoder_free(cap_decoder *m);
  * The state holds h and c of every layer: (L, capacity, H) each. States are independent of
  * each other; a model may be shared by several states (it is only read). */
 typedef struct cap_decoder_state {
+	const cap_ops *ops;
 	int batch;      /* live rows */
 	int capacity;   /* allocated rows */
-	int layers, hidden, vocab, embed;
+	int layers, hidden, vocab, embed, feat_dim;
+	/* backend memory */
 	float *h, *c;   /* (L, capacity, H): layer l row b at (l * capacity + b) * H */
 	float *x;       /* scratch (capacity, max(E, H)) */
 	float *gates;   /* scratch (capacity, 4H) */
 	float *tmp;     /* scratch for gather: (2, L, capacity, H) */
+	float *feat;    /* (capacity, D) the image features of cap_decoder_start */
+	float *logits;  /* (capacity, V), unused on host-memory backends (logp itself is used) */
+	uint32_t *ids;  /* (capacity) */
+	int32_t *idx;   /* (capacity) */
 } cap_decoder_state;
 
 cap_decoder_state *cap_decoder_state_new(const cap_decoder *m, int capacity);
@@ -135,16 +155,18 @@ typedef struct cap_decoder_batch {
 	int batch;                       /* B */
 	const int *len;                  /* (B) ids per caption incl. <start> and <end>, >= 2,
 	                                    sorted in descending order */
-	const uint32_t *const *ids;      /* ids[b]: len[b] ids <start> w1 .. wn <end>, each < V */
-	const float *const *feat;        /* feat[b]: (D) image feature */
+	const uint32_t *const *ids;      /* ids[b]: len[b] ids <start> w1 .. wn <end>, each < V (host) */
+	const float *feat_table;         /* (images, D) image features in backend memory */
+	const int32_t *feat_row;         /* (B) row of each caption's image in feat_table (host) */
 } cap_decoder_batch;
 
 typedef struct cap_decoder_work cap_decoder_work;   /* buffers reused between batches */
-cap_decoder_work *cap_decoder_work_new(const cap_decoder *m);
+cap_decoder_work *cap_decoder_work_new(const cap_decoder *m);   /* m bound */
 void cap_decoder_work_free(cap_decoder_work *w);
-/* Forward pass, and backward when grad != NULL (grad: n_params floats, overwritten with
- * d loss / d params). dropout p in [0, 1) applies inverted dropout to each LSTM layer's output
- * (between layers and before linear) with masks from rng; 0 disables it. Returns the mean
+/* Forward pass on the model's backend (m bound), and backward when grad != NULL (grad: n_params
+ * floats of backend memory, overwritten with d loss / d params). dropout p in [0, 1) applies
+ * inverted dropout to each LSTM layer's output (between layers and before linear), the mask of
+ * each layer drawn by ops->dropout_forward from one 64-bit seed taken from rng; 0 disables it. Returns the mean
  * cross-entropy over the sum(len) tokens of the batch; *tokens receives that count. */
 double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *b,
                         float dropout, cap_rng *rng, float *grad, size_t *tokens);

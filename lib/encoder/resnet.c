@@ -1,11 +1,12 @@
-/* ResNet construction (from named tensors or random init), BatchNorm folding and the plain C
- * reference forward. The oneDNN forward is in resnet_dnnl.c. */
+/* ResNet construction (from named tensors or random init) and BatchNorm folding. The forward
+ * pass is a backend op (lib/ops/ref/resnet.c, lib/ops/cpu/resnet.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ops/ref/conv.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "encoder/resnet.h"
 
 #define BN_EPS 1e-5   /* torch.nn.BatchNorm2d's default, used by torchvision's ResNets */
@@ -189,40 +190,26 @@ cap_resnet *cap_resnet_from_tensors(const cap_tensors *ts)
 
 /* ---- random init ---- */
 
-/* xoshiro256** seeded through splitmix64, and normal draws from it. */
-typedef struct rng { uint64_t s[4]; int have; double spare; } rng;
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t rng_next(rng *r)
-{
-	uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
-	return out;
-}
+/* Normal draws by Marsaglia's polar method (exact, one log per pair) on the project's generator;
+ * `random:SEED` weights have always been these numbers. */
+typedef struct rng { cap_rng g; int have; double spare; } rng;
 
 static void rng_seed(rng *r, uint64_t seed)
 {
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		r->s[i] = z ^ (z >> 31);
-	}
+	cap_rng_seed(&r->g, seed);
 	r->have = 0;
 }
 
 static double rng_normal(rng *r)
 {
-	/* Marsaglia's polar method: exact normal draws with one log per pair */
 	if (r->have) {
 		r->have = 0;
 		return r->spare;
 	}
 	double u, v, q;
 	do {
-		u = (rng_next(r) >> 11) * 0x1.0p-52 - 1.0;
-		v = (rng_next(r) >> 11) * 0x1.0p-52 - 1.0;
+		u = (cap_rng_u64(&r->g) >> 11) * 0x1.0p-52 - 1.0;
+		v = (cap_rng_u64(&r->g) >> 11) * 0x1.0p-52 - 1.0;
 		q = u * u + v * v;
 	} while (q >= 1.0 || q == 0.0);
 	double m = sqrt(-2.0 * log(q) / q);
@@ -279,60 +266,4 @@ void cap_resnet_free(cap_resnet *net)
 	}
 	free(net->blocks);
 	free(net);
-}
-
-/* ---- reference forward ---- */
-
-/* Runs one conv; *h, *w become the output size. */
-static float *conv_run(const cap_conv *c, const float *in, int n, int *h, int *w,
-                       const float *residual, int relu)
-{
-	int oh = cap_conv_out_size(*h, c->k, c->stride, c->pad);
-	int ow = cap_conv_out_size(*w, c->k, c->stride, c->pad);
-	float *out = cap_xmalloc((size_t)n * c->cout * oh * ow * sizeof *out);
-	cap_conv2d_ref(in, n, c->cin, *h, *w, c->w, c->b, c->cout, c->k, c->stride, c->pad,
-	               residual, relu, out);
-	*h = oh;
-	*w = ow;
-	return out;
-}
-
-int cap_resnet_forward_ref(const cap_resnet *net, const float *in, int n, int h, int w, float *out)
-{
-	if (h < 32 || w < 32)
-		return cap_fail("image of %dx%d is too small for a ResNet (at least 32x32)", w, h);
-	float *x = conv_run(&net->stem, in, n, &h, &w, NULL, 1);
-	int ph = cap_conv_out_size(h, 3, 2, 1), pw = cap_conv_out_size(w, 3, 2, 1);
-	float *p = cap_xmalloc((size_t)n * net->stem.cout * ph * pw * sizeof *p);
-	cap_maxpool2d_ref(x, n, net->stem.cout, h, w, 3, 2, 1, p);
-	free(x);
-	x = p;
-	h = ph;
-	w = pw;
-	for (int i = 0; i < net->nblocks; i++) {
-		const cap_resnet_block *b = &net->blocks[i];
-		int bh = h, bw = w, dh = h, dw = w;
-		float *id = x, *t;
-		if (b->down.k)
-			id = conv_run(&b->down, x, n, &dh, &dw, NULL, 0);
-		float *a = conv_run(&b->c1, x, n, &bh, &bw, NULL, 1);
-		if (b->c3.k) {
-			t = conv_run(&b->c2, a, n, &bh, &bw, NULL, 1);
-			free(a);
-			a = t;
-			t = conv_run(&b->c3, a, n, &bh, &bw, id, 1);
-		} else {
-			t = conv_run(&b->c2, a, n, &bh, &bw, id, 1);
-		}
-		free(a);
-		if (id != x)
-			free(id);
-		free(x);
-		x = t;
-		h = bh;
-		w = bw;
-	}
-	cap_avgpool_global_ref(x, n, net->dim, h, w, out);
-	free(x);
-	return 0;
 }

@@ -8,10 +8,6 @@
  * widths. fc.* is ignored. BatchNorm is folded into the preceding convolution at load time
  * (eps 1e-5, as torchvision), so each conv carries its own bias.
  *
- * Two forward passes compute the same function:
- *   - cap_resnet_forward_ref: plain C loops (slow; the definition, for tests on small nets);
- *   - cap_resnet_engine: oneDNN convolutions in the blocked layouts the library picks, ReLU
- *     and the residual add fused as post-ops, a whole batch per call (lib/ops/cpu/resnet.c).
  * Images are float CHW (3, h, w), normalised as cap_preprocess() makes them; the output of
  * each image is cap_resnet_dim() floats. */
 #ifndef CAP_RESNET_H
@@ -56,23 +52,6 @@ cap_resnet *cap_resnet_random(int depth, uint64_t seed);
 void cap_resnet_free(cap_resnet *net);
 static inline int cap_resnet_dim(const cap_resnet *net) { return net->dim; }
 
-/* Reference forward of n images (n, 3, h, w) into out (n, dim). Uses O(n*64*h*w) floats of
- * temporary memory. Returns -1 (cap_errmsg) if the image is too small for the network. */
-int cap_resnet_forward_ref(const cap_resnet *net, const float *in, int n, int h, int w, float *out);
-
-/* ---- the oneDNN engine (lib/ops/cpu/resnet.c) ---- */
-typedef struct cap_resnet_engine cap_resnet_engine;
-enum {
-	CAP_RESNET_BF16 = 1,        /* activations and weights in bfloat16 (AVX512-BF16), f32 accumulation */
-	CAP_RESNET_TAKE_WEIGHTS = 2 /* free each conv's weights in net once copied into the engine
-	                             * (halves peak memory; net is then only good for cap_resnet_free) */
-};
-/* Prepares primitives and weights for batches of up to `batch` images of h x w. The engine
- * keeps its own copy of everything it needs. NULL with cap_errmsg() on failure. */
-cap_resnet_engine *cap_resnet_engine_new(cap_resnet *net, int batch, int h, int w, int flags);
-/* Forward of n <= batch images (n, 3, h, w) into out (n, dim). */
-int cap_resnet_engine_run(cap_resnet_engine *e, const float *in, int n, float *out);
-/* The oneDNN implementation of the first 3x3 convolution (e.g. "brg:avx512_core"), for logs. */
-const char *cap_resnet_engine_impl(const cap_resnet_engine *e);
-void cap_resnet_engine_free(cap_resnet_engine *e);
+/* The forward pass (up to the global pool) is a backend op: ops->encoder_new/run (lib/ops/ops.h),
+ * plain C loops in lib/ops/ref/resnet.c, oneDNN in lib/ops/cpu/resnet.c. */
 #endif

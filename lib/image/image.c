@@ -4,6 +4,7 @@
  * through a context struct, so nothing leaks and nothing calls exit(). */
 #include "image/image.h"
 #include "core/error.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -357,40 +358,11 @@ int cap_image_decode(const unsigned char *data, size_t n, const char *name, cap_
 int cap_image_load(const char *path, cap_image *out)
 {
 	memset(out, 0, sizeof *out);
-	FILE *f = fopen(path, "rb");
-	if (!f) return cap_fail("%s: %s", path, strerror(errno));
-	struct stat st;
-	unsigned char *data = NULL;
-	size_t n = 0;
-	int rc = -1;
-	if (fstat(fileno(f), &st) < 0) {
-		cap_fail("%s: %s", path, strerror(errno));
-	} else if (!S_ISREG(st.st_mode)) {
-		/* Pipes and devices: read until EOF, bounded. */
-		size_t cap = 0;
-		for (;;) {
-			if (n == cap) {
-				if (cap >= MAX_FILE_BYTES) { cap_fail("%s: file larger than 1 GiB", path); goto done; }
-				cap = cap ? cap * 2 : 1 << 16;
-				data = cap_xrealloc(data, cap);
-			}
-			size_t got = fread(data + n, 1, cap - n, f);
-			n += got;
-			if (got == 0) break;
-		}
-		if (ferror(f)) { cap_fail("%s: %s", path, strerror(errno)); goto done; }
-		rc = 0;
-	} else if ((size_t)st.st_size > MAX_FILE_BYTES) {
-		cap_fail("%s: file larger than 1 GiB", path);
-	} else {
-		n = (size_t)st.st_size;
-		data = cap_xmalloc(n ? n : 1);
-		if (fread(data, 1, n, f) != n) cap_fail("%s: read error", path);
-		else rc = 0;
-	}
-	if (rc == 0) rc = cap_image_decode(data, n, path, out);
-done:
+	char *data;
+	size_t n;
+	if (cap_read_file(path, MAX_FILE_BYTES, &data, &n) < 0)
+		return -1;
+	int rc = cap_image_decode((unsigned char *)data, n, path, out);
 	free(data);
-	fclose(f);
 	return rc;
 }

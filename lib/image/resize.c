@@ -13,6 +13,7 @@
  * the result is the same bytes as resizing everything and cropping afterwards. */
 #include "image/resize.h"
 #include "core/error.h"
+#include "core/cpu.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -21,6 +22,9 @@
 #ifdef __SSE4_1__
 #include <smmintrin.h>
 #endif
+
+const double cap_imagenet_mean[3] = { 0.485, 0.456, 0.406 };
+const double cap_imagenet_std[3] = { 0.229, 0.224, 0.225 };
 
 #define PREC 22   /* fraction bits of the fixed-point weights (Pillow: 32 - 8 - 2) */
 
@@ -140,11 +144,12 @@ static inline unsigned char clip8(int32_t v)
  * build's baseline) 16 bytes at a time with all taps summed in registers; the integer
  * arithmetic is the scalar one, so the bytes are the same. The saturating packs clamp to
  * 0..255 exactly as clip8 does. */
-static void vertical_row(unsigned char *dst, const unsigned char *src, size_t n, const int32_t *k, int taps)
+static void vertical_row(unsigned char *dst, const unsigned char *src, size_t n, const int32_t *k, int taps,
+                         int simd)
 {
 	size_t x = 0;
 #ifdef __SSE4_1__
-	for (; x + 16 <= n; x += 16) {
+	for (; simd && x + 16 <= n; x += 16) {
 		__m128i a0 = _mm_set1_epi32(1 << (PREC - 1)), a1 = a0, a2 = a0, a3 = a0;
 		for (int y = 0; y < taps; y++) {
 			__m128i b = _mm_loadu_si128((const __m128i *)(src + (size_t)y * n + x));
@@ -159,6 +164,7 @@ static void vertical_row(unsigned char *dst, const unsigned char *src, size_t n,
 		_mm_storeu_si128((__m128i *)(dst + x), _mm_packus_epi16(lo, hi));
 	}
 #endif
+	(void)simd;
 	for (; x < n; x++) {
 		int32_t s = 1 << (PREC - 1);
 		for (int y = 0; y < taps; y++) s += src[(size_t)y * n + x] * k[y];
@@ -172,7 +178,7 @@ static void vertical_row(unsigned char *dst, const unsigned char *src, size_t n,
 static inline void horizontal_px(unsigned char *dst, const unsigned char *s, const int32_t *k, int taps, int spare)
 {
 #ifdef __SSE4_1__
-	if (spare) {
+	if (spare) {  /* spare is 0 when the SIMD path is off (see resample_region) */
 		__m128i acc = _mm_set1_epi32(1 << (PREC - 1));
 		for (int x = 0; x < taps; x++, s += 3) {
 			int32_t px;
@@ -224,6 +230,7 @@ static int resample_region(const cap_image *in, int ow, int oh, int x0, int y0, 
 	}
 	const int nrows = r1 - r0;
 	const size_t rowlen = (size_t)cw * 3;
+	const int simd = cap_cpu_has(CAP_CPU_SSE41);  /* same bytes either way: integer sums */
 
 	/* Horizontal pass (or a plain copy of the kept columns) into tmp: nrows x cw. */
 	tmp = malloc(rowlen * nrows);
@@ -235,7 +242,7 @@ static int resample_region(const cap_image *in, int ow, int oh, int x0, int y0, 
 			unsigned char *dst = tmp + rowlen * r;
 			const int last_row = r0 + r == ih - 1;
 			for (int j = 0; j < cw; j++) {
-				int spare = !last_row || ax.lo[j] + ax.cnt[j] < iw;
+				int spare = simd && (!last_row || ax.lo[j] + ax.cnt[j] < iw);
 				horizontal_px(dst + 3 * j, src + (size_t)ax.lo[j] * 3, ax.k + (size_t)j * ax.ksize,
 				              ax.cnt[j], spare);
 			}
@@ -250,7 +257,7 @@ static int resample_region(const cap_image *in, int ow, int oh, int x0, int y0, 
 		for (int i = 0; i < ch; i++) {
 			const int32_t *k = ay.k + (size_t)i * ay.ksize;
 			const unsigned char *base = tmp + rowlen * (ay.lo[i] - r0);
-			vertical_row(out + rowlen * i, base, rowlen, k, ay.cnt[i]);
+			vertical_row(out + rowlen * i, base, rowlen, k, ay.cnt[i], simd);
 		}
 	} else {
 		memcpy(out, tmp, rowlen * ch);
@@ -366,7 +373,8 @@ void cap_normalize(const cap_image *img, float *out)
 	/* ToTensor then Normalize in float32, exactly as torch evaluates them:
 	 * (float(v) / 255 - mean) / std, each step rounded to float. 256 values per channel,
 	 * so a table gives the same floats for free. */
-	static const float mean[3] = { 0.485f, 0.456f, 0.406f }, std[3] = { 0.229f, 0.224f, 0.225f };
+	const float mean[3] = { (float)cap_imagenet_mean[0], (float)cap_imagenet_mean[1], (float)cap_imagenet_mean[2] };
+	const float std[3] = { (float)cap_imagenet_std[0], (float)cap_imagenet_std[1], (float)cap_imagenet_std[2] };
 	float lut[3][256];
 	for (int c = 0; c < 3; c++)
 		for (int v = 0; v < 256; v++) {

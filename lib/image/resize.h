@@ -42,8 +42,13 @@ int cap_image_resize_ref(const cap_image *in, int ow, int oh, cap_image *out);
 /* The uint8 image after Resize and CenterCrop (or the squash), crop x crop, allocated. */
 int cap_preprocess_u8(const cap_image *img, const cap_preprocess_opts *o, cap_image *out);
 
+/* ImageNet's channel statistics as torchvision's docs write them: mean (0.485, 0.456, 0.406),
+ * std (0.229, 0.224, 0.225). cap_preprocess uses them rounded to float; cap-encode records them
+ * in the features header. */
+extern const double cap_imagenet_mean[3], cap_imagenet_std[3];
+
 /* The full transform: out receives 3 x crop x crop floats, CHW, (x/255 - mean) / std with
- * mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225), computed in float32 as torch does.
+ * ImageNet's mean and std, computed in float32 as torch does.
  * Allocates only temporaries. */
 int cap_preprocess(const cap_image *img, const cap_preprocess_opts *o, float *out);
 /* The ToTensor + Normalize part alone, on a crop x crop uint8 image. */

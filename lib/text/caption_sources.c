@@ -363,24 +363,3 @@ int cap_caption_read(cap_caption_source *src, const char *name, const char *data
 	cap_buf_free(&c.image);
 	return rc;
 }
-
-int cap_read_file(const char *path, char **data, size_t *len)
-{
-	int is_stdin = strcmp(path, "-") == 0;
-	FILE *f = is_stdin ? stdin : fopen(path, "rb");
-	if (!f) return cap_fail("%s: %s", path, strerror(errno));
-	cap_buf b = { 0 };
-	char chunk[1 << 16];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) cap_buf_add(&b, chunk, got);
-	int err = ferror(f) ? errno : 0;
-	if (!is_stdin) fclose(f);
-	if (err) {
-		cap_buf_free(&b);
-		return cap_fail("%s: read error: %s", is_stdin ? "<stdin>" : path, strerror(err));
-	}
-	cap_buf_add(&b, "", 0);
-	*data = b.data;
-	*len = b.len;
-	return 0;
-}

@@ -67,7 +67,4 @@ int cap_caption_read(cap_caption_source *src, const char *name, const char *data
                      cap_caption_fn fn, void *ctx);
 void cap_caption_source_free(cap_caption_source *src);
 
-/* Reads a whole file ("-": stdin) into *data (NUL-terminated, free with free()). Errors name
- * the file. */
-int cap_read_file(const char *path, char **data, size_t *len);
 #endif

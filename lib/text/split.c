@@ -1,6 +1,7 @@
 #include "text/split.h"
 #include "text/caption_sources.h"
 #include "core/error.h"
+#include "core/file.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,7 @@ int cap_split_read(const char *path, cap_wordmap **out)
 {
 	char *d;
 	size_t len;
-	if (cap_read_file(path, &d, &len) < 0) return -1;
+	if (cap_read_file(path, 0, &d, &len) < 0) return -1;
 	cap_wordmap *m = cap_wordmap_new();
 	unsigned long long line = 0;
 	for (size_t pos = 0; pos < len;) {

@@ -1,5 +1,6 @@
 #include "text/tokenizer.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/json.h"
 #include "core/sha256.h"
 #include "core/utf8.h"
@@ -15,111 +16,6 @@ const char *const cap_tok_special[CAP_TOK_NSPECIAL] = { "<pad>", "<start>", "<en
  * \w spelled out as the Rust regex crate defines it, because the Split runs on Oniguruma, whose
  * \w lacks Join_Control (U+200C, U+200D): with a plain \w the two would disagree there. */
 #define PUNCT_REGEX "[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}\\s]+"
-
-/* ---------------------------------------------------------------- wordmap */
-
-struct cap_wordmap {
-	uint32_t *slots;     /* 0 = empty, else entry index + 1 */
-	size_t nslots;       /* power of two */
-	size_t *key_off;     /* entry -> offset of its key in keys */
-	size_t *key_len;
-	uint32_t *hash;
-	uint32_t *val;
-	size_t n, cap;
-	cap_buf keys;        /* keys, each followed by a NUL */
-};
-
-static uint32_t hash_bytes(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;  /* FNV-1a */
-	for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
-
-cap_wordmap *cap_wordmap_new(void)
-{
-	cap_wordmap *m = cap_xcalloc(1, sizeof *m);
-	m->nslots = 64;
-	m->slots = cap_xcalloc(m->nslots, sizeof *m->slots);
-	return m;
-}
-
-void cap_wordmap_free(cap_wordmap *m)
-{
-	if (!m) return;
-	free(m->slots);
-	free(m->key_off);
-	free(m->key_len);
-	free(m->hash);
-	free(m->val);
-	cap_buf_free(&m->keys);
-	free(m);
-}
-
-static size_t find_slot(const cap_wordmap *m, const char *key, size_t len, uint32_t h)
-{
-	size_t mask = m->nslots - 1, i = h & mask;
-	for (;;) {
-		uint32_t e = m->slots[i];
-		if (!e) return i;
-		e--;
-		if (m->hash[e] == h && m->key_len[e] == len && memcmp(m->keys.data + m->key_off[e], key, len) == 0)
-			return i;
-		i = (i + 1) & mask;
-	}
-}
-
-uint32_t *cap_wordmap_get(const cap_wordmap *m, const char *key, size_t len)
-{
-	uint32_t e = m->slots[find_slot(m, key, len, hash_bytes(key, len))];
-	return e ? &m->val[e - 1] : NULL;
-}
-
-uint32_t *cap_wordmap_put(cap_wordmap *m, const char *key, size_t len, int *added)
-{
-	uint32_t h = hash_bytes(key, len);
-	size_t i = find_slot(m, key, len, h);
-	if (added) *added = 0;
-	if (m->slots[i]) return &m->val[m->slots[i] - 1];
-	if (m->n >= UINT32_MAX - 1) { fprintf(stderr, "cap: word map full\n"); abort(); }
-	if (m->n == m->cap) {
-		m->cap = m->cap ? 2 * m->cap : 64;
-		m->key_off = cap_xrealloc(m->key_off, m->cap * sizeof *m->key_off);
-		m->key_len = cap_xrealloc(m->key_len, m->cap * sizeof *m->key_len);
-		m->hash = cap_xrealloc(m->hash, m->cap * sizeof *m->hash);
-		m->val = cap_xrealloc(m->val, m->cap * sizeof *m->val);
-	}
-	size_t e = m->n++;
-	m->key_off[e] = m->keys.len;
-	m->key_len[e] = len;
-	m->hash[e] = h;
-	m->val[e] = 0;
-	cap_buf_add(&m->keys, key, len);
-	cap_buf_addc(&m->keys, 0);
-	m->slots[i] = (uint32_t)(e + 1);
-	if (added) *added = 1;
-	if (2 * m->n > m->nslots) {  /* keep the load under one half */
-		free(m->slots);
-		m->nslots *= 2;
-		m->slots = cap_xcalloc(m->nslots, sizeof *m->slots);
-		for (size_t k = 0; k < m->n; k++) {
-			size_t j = m->hash[k] & (m->nslots - 1);
-			while (m->slots[j]) j = (j + 1) & (m->nslots - 1);
-			m->slots[j] = (uint32_t)(k + 1);
-		}
-	}
-	return &m->val[e];
-}
-
-size_t cap_wordmap_size(const cap_wordmap *m) { return m->n; }
-
-const char *cap_wordmap_key(const cap_wordmap *m, size_t i, size_t *len)
-{
-	if (len) *len = m->key_len[i];
-	return m->keys.data + m->key_off[i];
-}
-
-uint32_t cap_wordmap_value(const cap_wordmap *m, size_t i) { return m->val[i]; }
 
 /* ---------------------------------------------------------------- pre-tokenisation */
 
@@ -570,19 +466,14 @@ cap_tokenizer *cap_tokenizer_parse(const char *text, size_t len)
 
 cap_tokenizer *cap_tokenizer_load(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) { cap_fail("%s", strerror(errno)); cap_fail_prefix("%s", path); return NULL; }
-	cap_buf b = { 0 };
-	char chunk[65536];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) cap_buf_add(&b, chunk, got);
-	int err = ferror(f);
-	fclose(f);
+	char *data;
+	size_t len;
+	if (cap_read_file(path, 0, &data, &len) < 0)
+		return NULL;
 	cap_tokenizer *t = NULL;
-	if (err) cap_fail("read error");
-	else if (b.len == 0) cap_fail("empty file");
-	else t = cap_tokenizer_parse(b.data, b.len);
-	cap_buf_free(&b);
+	if (len == 0) cap_fail("empty file");
+	else t = cap_tokenizer_parse(data, len);
+	free(data);
 	if (!t) cap_fail_prefix("%s", path);
 	return t;
 }

@@ -14,6 +14,7 @@
  *  4. each word maps to its id, or <unk>; <start> and <end> are put around the whole. */
 #ifndef CAP_TOKENIZER_H
 #define CAP_TOKENIZER_H
+#include "core/wordmap.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "core/buf.h"
@@ -22,20 +23,6 @@ enum { CAP_TOK_PAD = 0, CAP_TOK_START = 1, CAP_TOK_END = 2, CAP_TOK_UNK = 3, CAP
 extern const char *const cap_tok_special[CAP_TOK_NSPECIAL];  /* "<pad>", "<start>", ... */
 /* Vocabularies larger than this are refused when read (ids are u32 in streams and models). */
 #define CAP_TOK_MAX_VOCAB (1u << 24)
-
-/* ---- a hash map from byte strings to uint32 values (vocabularies, counts, image names) ---- */
-typedef struct cap_wordmap cap_wordmap;
-cap_wordmap *cap_wordmap_new(void);
-void cap_wordmap_free(cap_wordmap *m);
-/* The value slot of key, inserted with value 0 when absent (then *added = 1 if added != NULL).
- * The pointer is valid until the next insertion. */
-uint32_t *cap_wordmap_put(cap_wordmap *m, const char *key, size_t len, int *added);
-/* The value slot of key, or NULL. */
-uint32_t *cap_wordmap_get(const cap_wordmap *m, const char *key, size_t len);
-/* Number of keys; key i (0-based, in insertion order; NUL-terminated) and its value. */
-size_t cap_wordmap_size(const cap_wordmap *m);
-const char *cap_wordmap_key(const cap_wordmap *m, size_t i, size_t *len);
-uint32_t cap_wordmap_value(const cap_wordmap *m, size_t i);
 
 /* ---- normalisation and pre-tokenisation (steps 1 to 3 above) ---- */
 typedef struct cap_piece {

@@ -288,18 +288,19 @@ size_t cap_train_epoch(const cap_train_caps *c, int batch, int shuffle, cap_rng 
 	return nb;
 }
 
-void cap_train_batch_view(const cap_train_caps *c, const cap_train_feats *f, const uint32_t *order,
-                          size_t from, size_t to, int *len, const uint32_t **ids, const float **feat,
+void cap_train_batch_view(const cap_train_caps *c, const float *feat_table, const uint32_t *order,
+                          size_t from, size_t to, int *len, const uint32_t **ids, int32_t *feat_row,
                           cap_decoder_batch *out)
 {
 	for (size_t i = from; i < to; i++) {
 		uint32_t k = order[i];
 		len[i - from] = c->len[k];
 		ids[i - from] = c->ids[k];
-		feat[i - from] = f->data + (size_t)c->image[k] * f->dim;
+		feat_row[i - from] = (int32_t)c->image[k];
 	}
 	out->batch = (int)(to - from);
 	out->len = len;
 	out->ids = ids;
-	out->feat = feat;
+	out->feat_table = feat_table;
+	out->feat_row = feat_row;
 }

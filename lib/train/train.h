@@ -53,21 +53,26 @@ void cap_train_caps_free(cap_train_caps *c);
 size_t cap_train_epoch(const cap_train_caps *c, int batch, int shuffle, cap_rng *rng,
                        uint32_t *order, size_t *start);
 
-/* Gathers batch k of an epoch into the decoder's batch view (arrays sized for `batch`). */
-void cap_train_batch_view(const cap_train_caps *c, const cap_train_feats *f, const uint32_t *order,
-                          size_t from, size_t to, int *len, const uint32_t **ids, const float **feat,
+/* Gathers positions [from, to) of an epoch's order into the decoder's batch view (arrays sized
+ * for the batch); feat_table is the features' data in the backend's memory (cap_ops_mirror of
+ * f->data). */
+void cap_train_batch_view(const cap_train_caps *c, const float *feat_table, const uint32_t *order,
+                          size_t from, size_t to, int *len, const uint32_t **ids, int32_t *feat_row,
                           cap_decoder_batch *out);
 
-/* Checkpoint: a safetensors file with "params", "adam.m", "adam.v" (each (n_params)) and
+/* Checkpoint: a safetensors file with "params", "adam.m", "adam.v" (each (n_params)), with
+ * "best.params" too when best (host, n_params) is given (the best validation epoch's), and
  * metadata strings: the model's configuration, every key/value in meta, "adam_step", and
- * "rng" entries written by the caller as hex (see cap_rng_to_hex). */
-int cap_train_ckpt_save(const char *path, const cap_decoder *m, const cap_adam *a,
+ * "rng" entries written by the caller as hex (see cap_rng_to_hex). m is bound; its parameters
+ * are copied back to m->data first. */
+int cap_train_ckpt_save(const char *path, cap_decoder *m, const cap_adam *a, const float *best,
                         const char *const *meta);
-/* Loads a checkpoint into a new model (configuration from the file) and adam (lr from the
- * file's "lr"); *ts_out keeps the file open for cap_train_ckpt_meta (free with
- * cap_train_ckpt_close). */
+/* Loads a checkpoint into a new model (configuration from the file) bound to ops, and adam (lr
+ * from the file's "lr") on ops; the returned handle keeps the file open for
+ * cap_train_ckpt_meta (free with cap_train_ckpt_close). */
 typedef struct cap_train_ckpt cap_train_ckpt;
-cap_train_ckpt *cap_train_ckpt_load(const char *path, cap_decoder **m, cap_adam *a);
+cap_train_ckpt *cap_train_ckpt_load(const char *path, const cap_ops *ops, cap_decoder **m, cap_adam *a,
+                                    float **best);   /* *best: "best.params" (malloc) or NULL */
 const char *cap_train_ckpt_meta(const cap_train_ckpt *k, const char *key);
 void cap_train_ckpt_close(cap_train_ckpt *k);
 

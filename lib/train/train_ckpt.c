@@ -36,9 +36,18 @@ int cap_rng_from_hex(cap_rng *r, const char *s)
 	return 0;
 }
 
-int cap_train_ckpt_save(const char *path, const cap_decoder *m, const cap_adam *a,
+int cap_train_ckpt_save(const char *path, cap_decoder *m, const cap_adam *a, const float *best,
                         const char *const *meta)
 {
+	/* The file is written from host memory: the parameters come back into m->data, the moments
+	 * into temporary arrays unless the backend's memory is the host's. */
+	cap_decoder_to_host(m);
+	float *hm = a->m, *hv = a->v;
+	if (!a->ops->host_memory) {
+		hm = cap_xmalloc(sizeof(float) * (a->n ? a->n : 1));
+		hv = cap_xmalloc(sizeof(float) * (a->n ? a->n : 1));
+		cap_adam_download(a, hm, hv);
+	}
 	char num[6][32];
 	size_t nm = 0;
 	while (meta && meta[nm])
@@ -61,18 +70,23 @@ int cap_train_ckpt_save(const char *path, const cap_decoder *m, const cap_adam *
 	for (size_t i = 0; i < nm; i++)
 		all[k++] = meta[i];
 	all[k] = NULL;
-	cap_tensor_out t[3];
+	cap_tensor_out t[4];
 	memset(t, 0, sizeof t);
-	const char *names[3] = { "params", "adam.m", "adam.v" };
-	const float *data[3] = { m->data, a->m, a->v };
-	for (int i = 0; i < 3; i++) {
+	const char *names[4] = { "params", "adam.m", "adam.v", "best.params" };
+	const float *data[4] = { m->data, hm, hv, best };
+	int nt = best ? 4 : 3;
+	for (int i = 0; i < nt; i++) {
 		t[i].name = names[i];
 		t[i].ndim = 1;
 		t[i].shape[0] = (int64_t)m->n_params;
 		t[i].data = data[i];
 	}
-	int rc = cap_safetensors_write(path, t, 3, all);
+	int rc = cap_safetensors_write(path, t, (size_t)nt, all);
 	free(all);
+	if (hm != a->m) {
+		free(hm);
+		free(hv);
+	}
 	return rc;
 }
 
@@ -90,8 +104,10 @@ static int meta_int(const cap_tensors *ts, const char *path, const char *key, lo
 	return 0;
 }
 
-cap_train_ckpt *cap_train_ckpt_load(const char *path, cap_decoder **mp, cap_adam *a)
+cap_train_ckpt *cap_train_ckpt_load(const char *path, const cap_ops *ops, cap_decoder **mp, cap_adam *a,
+                                    float **best)
 {
+	*best = NULL;
 	cap_tensors *ts = cap_tensors_load(path);
 	if (!ts)
 		return NULL;
@@ -112,20 +128,46 @@ cap_train_ckpt *cap_train_ckpt_load(const char *path, cap_decoder **mp, cap_adam
 		goto fail;
 	}
 	const char *lr = cap_tensors_meta(ts, "lr");
-	cap_adam_init(a, m->n_params, lr ? atof(lr) : 1e-3);
+	if (cap_decoder_bind(m, ops) < 0 || cap_adam_init(a, ops, m->n_params, lr ? atof(lr) : 1e-3) < 0) {
+		cap_fail_prefix("%s", path);
+		cap_decoder_free(m);
+		goto fail;
+	}
 	a->step = v[5];
-	float *dst[3] = { m->data, a->m, a->v };
+	size_t n = m->n_params;
+	float *hm = cap_xmalloc(sizeof(float) * n), *hv = cap_xmalloc(sizeof(float) * n);
+	float *dst[3] = { m->data, hm, hv };
 	const char *names[3] = { "params", "adam.m", "adam.v" };
-	int64_t shape[1] = { (int64_t)m->n_params };
+	int64_t shape[1] = { (int64_t)n };
 	for (int i = 0; i < 3; i++) {
 		if (cap_tensors_expect(ts, names[i], 1, shape) < 0 ||
-		    cap_tensor_to_f32(cap_tensors_find(ts, names[i]), dst[i], m->n_params) < 0) {
+		    cap_tensor_to_f32(cap_tensors_find(ts, names[i]), dst[i], n) < 0) {
 			cap_fail_prefix("%s", path);
+			free(hm);
+			free(hv);
 			cap_adam_free(a);
 			cap_decoder_free(m);
 			goto fail;
 		}
 	}
+	if (cap_tensors_find(ts, "best.params")) {
+		*best = cap_xmalloc(sizeof(float) * n);
+		if (cap_tensors_expect(ts, "best.params", 1, shape) < 0 ||
+		    cap_tensor_to_f32(cap_tensors_find(ts, "best.params"), *best, n) < 0) {
+			cap_fail_prefix("%s", path);
+			free(*best);
+			*best = NULL;
+			free(hm);
+			free(hv);
+			cap_adam_free(a);
+			cap_decoder_free(m);
+			goto fail;
+		}
+	}
+	cap_decoder_to_device(m);
+	cap_adam_upload(a, hm, hv);
+	free(hm);
+	free(hv);
 	cap_train_ckpt *k = cap_xcalloc(1, sizeof *k);
 	k->ts = ts;
 	*mp = m;

@@ -1,11 +1,11 @@
 /* The decoder's backward pass against central finite differences of its own forward pass on a
- * tiny model (every parameter), for 1 and 2 layers, with and without dropout, on both the
- * oneDNN and the plain C reference GEMM; the two paths against each other; and the inference
- * API (start/step/gather) against the training forward pass. */
+ * tiny model (every parameter), for 1 and 2 layers, with and without dropout, on the ref and the
+ * cpu backends; the two backends against each other; and the inference API (start/step/gather)
+ * against the training forward pass. */
 #include "train/adam.h"
 #include "check.h"
 #include "decoder/decoder.h"
-#include "ops/gemm.h"
+#include "ops/ops.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +22,7 @@ static double loss_at(cap_decoder_work *w, cap_decoder *m, const cap_decoder_bat
 	return cap_decoder_loss(w, m, bt, p, &r, grad, NULL);
 }
 
-static void gradcheck(int layers, float dropout, int reference)
+static void gradcheck(int layers, float dropout, const cap_ops *ops)
 {
 	cap_decoder_config c = { .feat_dim = 5, .embed = 4, .hidden = 3, .layers = layers, .vocab = 7 };
 	cap_decoder *m = cap_decoder_new(&c);
@@ -33,9 +33,9 @@ static void gradcheck(int layers, float dropout, int reference)
 	for (int b = 0; b < B; b++)
 		for (int j = 0; j < 5; j++)
 			feats[b][j] = (float)cap_rng_normal(&r);
-	const float *fp[B] = { feats[0], feats[1], feats[2] };
-	cap_decoder_batch bt = { B, lens, ids, fp };
-	cap_gemm_set_reference(reference);
+	static const int32_t rows[B] = { 0, 1, 2 };
+	cap_decoder_batch bt = { B, lens, ids, &feats[0][0], rows };
+	CHECK(cap_decoder_bind(m, ops) == 0, "bind to %s", ops->name);
 	cap_decoder_work *w = cap_decoder_work_new(m);
 	float *g = calloc(m->n_params, sizeof(float));
 	loss_at(w, m, &bt, dropout, 5, g);
@@ -45,25 +45,27 @@ static void gradcheck(int layers, float dropout, int reference)
 	for (size_t i = 0; i < m->n_params; i++) {
 		float keep = m->data[i];
 		m->data[i] = keep + h;
+		cap_decoder_to_device(m);
 		double lp = loss_at(w, m, &bt, dropout, 5, NULL);
 		m->data[i] = keep - h;
+		cap_decoder_to_device(m);
 		double lm = loss_at(w, m, &bt, dropout, 5, NULL);
 		m->data[i] = keep;
+		cap_decoder_to_device(m);
 		double num = (lp - lm) / (2 * (double)((keep + h) - (keep - h)) / 2);
 		double err = fabs(num - g[i]) / (2e-3 + fabs(num));
 		if (err > worst) { worst = err; worst_i = i; }
 	}
 	CHECK(worst < 3e-2, "gradient check L=%d dropout=%g %s: worst relative error %.3g (param %zu of %zu)",
-	      layers, dropout, reference ? "reference" : "oneDNN", worst, worst_i, m->n_params);
+	      layers, dropout, ops->name, worst, worst_i, m->n_params);
 	/* The words never fed as input (0 = pad) get no embedding gradient. */
 	CHECK(g[c.embed * c.feat_dim + c.embed] == 0, "no gradient for the unused <pad> embedding");
-	cap_gemm_set_reference(0);
 	free(g);
 	cap_decoder_work_free(w);
 	cap_decoder_free(m);
 }
 
-/* Fast and reference GEMM give the same loss and gradients on a mid-size model. */
+/* The ref and cpu backends give the same loss and gradients on a mid-size model. */
 static void paths_agree(void)
 {
 	cap_decoder_config c = { .feat_dim = 64, .embed = 32, .hidden = 48, .layers = 2, .vocab = 50 };
@@ -74,7 +76,8 @@ static void paths_agree(void)
 	enum { NB = 8 };
 	int len[NB];
 	uint32_t *idv[NB];
-	float *fv[NB];
+	float *fv[NB], *table = malloc(sizeof(float) * NB * 64);
+	int32_t frow[NB];
 	for (int b = 0; b < NB; b++) {
 		len[b] = 12 - b;
 		idv[b] = malloc(sizeof(uint32_t) * len[b]);
@@ -82,16 +85,19 @@ static void paths_agree(void)
 		for (int t = 1; t < len[b] - 1; t++)
 			idv[b][t] = 3 + (uint32_t)cap_rng_below(&r, 47);
 		idv[b][len[b] - 1] = 2;
-		fv[b] = malloc(sizeof(float) * 64);
+		fv[b] = table + (size_t)(NB - 1 - b) * 64;   /* rows out of order: feat_row maps them */
+		frow[b] = NB - 1 - b;
 		for (int j = 0; j < 64; j++)
 			fv[b][j] = cap_rng_uniform(&r);
 	}
-	cap_decoder_batch bt = { NB, len, (const uint32_t *const *)idv, (const float *const *)fv };
-	cap_decoder_work *w = cap_decoder_work_new(m);
+	cap_decoder_batch bt = { NB, len, (const uint32_t *const *)idv, table, frow };
 	float *g0 = calloc(m->n_params, sizeof(float)), *g1 = calloc(m->n_params, sizeof(float));
-	cap_gemm_set_reference(1);
+	cap_decoder_bind(m, cap_ops_ref());
+	cap_decoder_work *w = cap_decoder_work_new(m);
 	double l0 = loss_at(w, m, &bt, 0.25f, 9, g0);
-	cap_gemm_set_reference(0);
+	cap_decoder_work_free(w);
+	cap_decoder_bind(m, cap_ops_cpu());
+	w = cap_decoder_work_new(m);
 	double l1 = loss_at(w, m, &bt, 0.25f, 9, g1);
 	double e = 0, mx = 0;
 	for (size_t i = 0; i < m->n_params; i++) {
@@ -99,7 +105,7 @@ static void paths_agree(void)
 		mx = fmax(mx, fabs(g0[i]));
 	}
 	CHECK(fabs(l0 - l1) <= 1e-6 * fabs(l0) && e <= 1e-5 * mx,
-	      "oneDNN and reference paths agree (loss %.7g vs %.7g, grad max diff %.3g of %.3g)", l0, l1, e, mx);
+	      "cpu and ref backends agree (loss %.7g vs %.7g, grad max diff %.3g of %.3g)", l0, l1, e, mx);
 
 	/* Inference: -sum of the step log-probabilities of each caption's targets equals the
 	 * training loss times the token count (no dropout). */
@@ -133,7 +139,7 @@ static void paths_agree(void)
 		uint32_t se[2] = { 1, 2 };
 		const uint32_t *sp[NB];
 		for (int b = 0; b < NB; b++) { l2[b] = 2; sp[b] = se; }
-		cap_decoder_batch b2 = { NB, l2, sp, (const float *const *)fv };
+		cap_decoder_batch b2 = { NB, l2, sp, table, frow };
 		double l = cap_decoder_loss(w, m, &b2, 0, NULL, NULL, NULL) * 2 * NB;
 		cap_decoder_start(m, s, feats, NB);
 		for (int b = 0; b < NB; b++) in[b] = 1;
@@ -160,28 +166,35 @@ static void paths_agree(void)
 	cap_decoder_step(m, s2, in, lp2);
 	CHECK(s2->batch == 2 && !memcmp(lp2, lp2 + c.vocab, sizeof(float) * c.vocab), "gather duplicates rows");
 
-	/* The transposed weight copies give the same log-probabilities. */
+	/* The ref backend's inference gives the same log-probabilities. */
 	cap_decoder_start(m, s, feats, NB);
 	for (int b = 0; b < NB; b++) in[b] = 1;
 	cap_decoder_step(m, s, in, lp);
-	cap_decoder_prepare(m);
+	cap_decoder_state_free(s);
+	cap_decoder_state_free(s2);
+	cap_decoder_work_free(w);
+	cap_decoder_bind(m, cap_ops_ref());
+	w = cap_decoder_work_new(m);
+	s = cap_decoder_state_new(m, NB);
+	s2 = cap_decoder_state_new(m, NB);
 	cap_decoder_start(m, s, feats, NB);
 	cap_decoder_step(m, s, in, lp2);
 	double de = 0;
 	for (int i = 0; i < NB * c.vocab; i++)
 		de = fmax(de, fabs(lp[i] - lp2[i]));
-	CHECK(m->wt && de < 1e-5, "inference with transposed weight copies agrees (max diff %.3g)", de);
+	CHECK(de < 1e-5, "inference on ref and cpu agrees (max diff %.3g)", de);
 
-	for (int b = 0; b < NB; b++) { free(idv[b]); free(fv[b]); }
+	for (int b = 0; b < NB; b++) free(idv[b]);
+	free(table);
 	free(g0); free(g1); free(feats); free(lp); free(lp2);
 	cap_decoder_state_free(s); cap_decoder_state_free(s2);
 	cap_decoder_work_free(w);
 	cap_decoder_free(m);
 }
 
-/* Adam (vectorised body and scalar tail) against torch's formulas written out in scalar
- * float code, bit for bit; clipping against its definition. */
-static void adam_check(void)
+/* Adam (vectorised body and scalar tail on cpu, plain on ref) against torch's formulas written
+ * out in scalar float code, bit for bit; clipping against its definition. */
+static void adam_check(const cap_ops *ops)
 {
 	enum { N = 37 };
 	float p[N], q[N], g[N], m[N] = { 0 }, v[N] = { 0 };
@@ -190,7 +203,7 @@ static void adam_check(void)
 	for (int i = 0; i < N; i++)
 		p[i] = q[i] = (float)cap_rng_normal(&r);
 	cap_adam a;
-	cap_adam_init(&a, N, 1e-3);
+	cap_adam_init(&a, ops, N, 1e-3);
 	int same = 1;
 	for (int step = 1; step <= 5; step++) {
 		for (int i = 0; i < N; i++)
@@ -205,21 +218,22 @@ static void adam_check(void)
 		}
 		same &= !memcmp(p, q, sizeof p) && !memcmp(a.m, m, sizeof m) && !memcmp(a.v, v, sizeof v);
 	}
-	CHECK(same && a.step == 5, "Adam equals torch's update, bit for bit, over 5 steps");
+	CHECK(same && a.step == 5, "%s: Adam equals torch's update, bit for bit, over 5 steps", ops->name);
 	cap_adam_free(&a);
 	double n2 = 0;
 	for (int i = 0; i < N; i++)
 		n2 += (double)g[i] * g[i];
 	memcpy(q, g, sizeof g);
-	double norm = cap_clip_grad_norm(g, N, 0.5);
+	double norm = cap_clip_grad_norm(ops, g, N, 0.5);
 	float coef = (float)(0.5 / (sqrt(n2) + 1e-6));
 	int clipped = 1;
 	for (int i = 0; i < N; i++)
 		clipped &= g[i] == q[i] * coef;
-	CHECK(fabs(norm - sqrt(n2)) < 1e-9 * sqrt(n2) && clipped, "clip_grad_norm scales to the norm (%.6g)", norm);
+	CHECK(fabs(norm - sqrt(n2)) < 1e-9 * sqrt(n2) && clipped, "%s: clip_grad_norm scales to the norm (%.6g)",
+	      ops->name, norm);
 	memcpy(g, q, sizeof g);
-	cap_clip_grad_norm(g, N, 1e9);
-	CHECK(!memcmp(g, q, sizeof g), "no clipping below the threshold");
+	cap_clip_grad_norm(ops, g, N, 1e9);
+	CHECK(!memcmp(g, q, sizeof g), "%s: no clipping below the threshold", ops->name);
 }
 
 /* PyTorch's default initialisation: bounds 1/sqrt(fan_in), embedding N(0, 1). */
@@ -255,12 +269,14 @@ static void init_check(void)
 
 int main(void)
 {
-	adam_check();
+	const cap_ops *backends[2] = { cap_ops_cpu(), cap_ops_ref() };
+	for (int k = 0; k < 2; k++)
+		adam_check(backends[k]);
 	init_check();
-	for (int ref = 0; ref < 2; ref++) {
-		gradcheck(1, 0, ref);
-		gradcheck(2, 0, ref);
-		gradcheck(2, 0.3f, ref);
+	for (int k = 0; k < 2; k++) {
+		gradcheck(1, 0, backends[k]);
+		gradcheck(2, 0, backends[k]);
+		gradcheck(2, 0.3f, backends[k]);
 	}
 	paths_agree();
 	cap_decoder_config bad = { .feat_dim = 5, .embed = 4, .hidden = 3, .layers = 0, .vocab = 7 };

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "encoder/resnet.h"
 #include "io/tensors.h"
+#include "ops/ops.h"
 
 static unsigned long long seed = 12345;
 static float frand(void) /* uniform in [-1, 1) */
@@ -131,25 +132,29 @@ static void engine_vs_ref(cap_resnet *net, const char *what, int batch, int n, i
 	float *ref = malloc((size_t)n * net->dim * sizeof *ref), *out = malloc((size_t)n * net->dim * sizeof *out);
 	for (size_t i = 0; i < (size_t)n * isz; i++)
 		in[i] = 2 * frand();
-	CHECK(cap_resnet_forward_ref(net, in, n, h, w, ref) == 0, "%s: reference forward %dx%d", what, w, h);
+	const cap_ops *R = cap_ops_ref(), *C = cap_ops_cpu();
+	cap_encoder *re = R->encoder_new(net, batch, h, w, 0);
+	CHECK(re && R->encoder_run(re, in, n, ref) == 0, "%s: reference forward %dx%d", what, w, h);
+	if (re)
+		R->encoder_free(re);
 	for (int bf = 0; bf < 2; bf++) {
-		cap_resnet_engine *e = cap_resnet_engine_new(net, batch, h, w, bf ? CAP_RESNET_BF16 : 0);
+		cap_encoder *e = C->encoder_new(net, batch, h, w, bf ? CAP_ENCODER_BF16 : 0);
 		if (!e) {
 			CHECK(0, "%s: engine (%s): %s", what, bf ? "bf16" : "fp32", cap_errmsg());
 			continue;
 		}
-		CHECK(cap_resnet_engine_run(e, in, n, out) == 0, "%s: engine run %d of %d", what, n, batch);
+		CHECK(C->encoder_run(e, in, n, out) == 0, "%s: engine run %d of %d", what, n, batch);
 		double err = rel_err(out, ref, (size_t)n * net->dim);
 		/* fp32: only summation order differs; bf16 keeps 8 mantissa bits per layer */
 		double tol = bf ? 5e-2 : 1e-5;
 		CHECK(err < tol, "%s: oneDNN %s (%s) vs reference, batch %d of %d, %dx%d: rel err %.2e < %.0e",
-		      what, bf ? "bf16" : "fp32", cap_resnet_engine_impl(e), n, batch, w, h, err, tol);
+		      what, bf ? "bf16" : "fp32", C->encoder_impl(e), n, batch, w, h, err, tol);
 		/* a second run over the same engine gives the same result (no stale state) */
 		float *again = malloc((size_t)n * net->dim * sizeof *again);
-		cap_resnet_engine_run(e, in, n, again);
+		C->encoder_run(e, in, n, again);
 		CHECK(memcmp(again, out, (size_t)n * net->dim * sizeof *out) == 0, "%s: %s rerun identical", what, bf ? "bf16" : "fp32");
 		free(again);
-		cap_resnet_engine_free(e);
+		C->encoder_free(e);
 	}
 	free(in);
 	free(ref);

@@ -1,21 +1,11 @@
-/* cap_sgemm: oneDNN's sgemm with a plain C reference beside it (see gemm.h). */
-#include "ops/gemm.h"
+/* The cpu backend's GEMM: oneDNN's dnnl_sgemm (threaded by OpenMP inside libdnnl), and prepared
+ * weights that keep a transposed copy (see ops.h). */
+#include "ops/cpu/cpu.h"
 #include "core/error.h"
 #include <assert.h>
 #include <dlfcn.h>
 #include <dnnl.h>
 #include <stdlib.h>
-
-static int use_reference;
-
-int cap_gemm_set_reference(int on)
-{
-	int old = use_reference;
-	use_reference = on != 0;
-	return old;
-}
-
-int cap_gemm_reference(void) { return use_reference; }
 
 /* libdnnl links libgomp itself; our objects are not built with -fopenmp, and linking -lgomp
  * directly would tie the Makefile to oneDNN's build choice, so the OpenMP entry points are
@@ -33,7 +23,7 @@ static void lookup(void)
 	looked_up = 1;
 }
 
-int cap_gemm_set_threads(int n)
+int cap_cpu_set_threads(int n)
 {
 	if (n <= 0)
 		return 0;
@@ -44,54 +34,8 @@ int cap_gemm_set_threads(int n)
 	return 0;
 }
 
-static int saved_threads;
-
-void cap_gemm_serial_begin(void)
-{
-	lookup();
-	if (!omp_set || !omp_get)
-		return;
-	saved_threads = omp_get();
-	if (saved_threads > 1)
-		omp_set(1);
-}
-
-void cap_gemm_serial_end(void)
-{
-	if (omp_set && saved_threads > 1)
-		omp_set(saved_threads);
-	saved_threads = 0;
-}
-
-void cap_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                   const float *B, int ldb, float beta, float *C, int ldc)
-{
-	/* Accumulate each row of C in a float row buffer with the k loop outside, which keeps
-	 * the inner loop contiguous in B when B is not transposed. */
-	float *acc = cap_xmalloc(sizeof(float) * (N > 0 ? (size_t)N : 1));
-	for (int i = 0; i < M; i++) {
-		for (int j = 0; j < N; j++)
-			acc[j] = 0;
-		for (int k = 0; k < K; k++) {
-			float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
-			if (!tb) {
-				const float *b = B + (size_t)k * ldb;
-				for (int j = 0; j < N; j++)
-					acc[j] += a * b[j];
-			} else {
-				for (int j = 0; j < N; j++)
-					acc[j] += a * B[(size_t)j * ldb + k];
-			}
-		}
-		float *c = C + (size_t)i * ldc;
-		for (int j = 0; j < N; j++)
-			c[j] = beta == 0 ? alpha * acc[j] : alpha * acc[j] + beta * c[j];
-	}
-	free(acc);
-}
-
-void cap_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-               const float *B, int ldb, float beta, float *C, int ldc)
+void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc)
 {
 	if (M <= 0 || N <= 0)
 		return;
@@ -101,13 +45,52 @@ void cap_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 				C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
 		return;
 	}
-	if (use_reference) {
-		cap_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-		return;
-	}
 	dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda,
 	                              B, ldb, beta, C, ldc);
 	/* Only invalid arguments make it fail, and those are our bugs. */
 	assert(st == dnnl_success);
 	(void)st;
+}
+
+/* out (cols, rows) = x (rows, cols) transposed, in tiles of 16 rows by 8 columns: the writes
+ * of a tile go to 8 lines whose power-of-two stride maps them to one cache set, and larger
+ * tiles thrash it (32 x 32 tiles were 16 times slower here). */
+static void transpose(const float *x, int rows, int cols, float *out)
+{
+	enum { TI = 16, TJ = 8 };
+	for (int i0 = 0; i0 < rows; i0 += TI)
+		for (int j0 = 0; j0 < cols; j0 += TJ)
+			for (int i = i0; i < i0 + TI && i < rows; i++)
+				for (int j = j0; j < j0 + TJ && j < cols; j++)
+					out[(size_t)j * rows + i] = x[(size_t)i * cols + j];
+}
+
+/* oneDNN's sgemm is several times faster on small batches with a plain B operand than with a
+ * transposed one, so x W^T runs as x (W^T stored). */
+cap_weight *cap_cpu_weight_new(const float *w, int rows, int cols, int flags)
+{
+	cap_weight *p = cap_ref_weight_new(w, rows, cols, flags);
+	p->wt = cap_xmalloc(sizeof(float) * (size_t)rows * (size_t)cols);
+	transpose(w, rows, cols, p->wt);
+	return p;
+}
+
+void cap_cpu_weight_update(cap_weight *w) { transpose(w->w, w->rows, w->cols, w->wt); }
+
+void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
+{
+	/* The per-step recurrence runs on one thread: with 64 rows a second thread saves little, and
+	 * on a busy machine waiting for it at every call cost ten times more than it saved. */
+	int saved = 0;
+	if (w->flags & CAP_WEIGHT_RECURRENT) {
+		lookup();
+		if (omp_set && omp_get && (saved = omp_get()) > 1)
+			omp_set(1);
+	}
+	if (trans)
+		cap_cpu_gemm(0, 0, n, w->rows, w->cols, 1, x, w->cols, w->wt, w->rows, beta, y, w->rows);
+	else
+		cap_cpu_gemm(0, 0, n, w->cols, w->rows, 1, x, w->rows, w->w, w->cols, beta, y, w->cols);
+	if (saved > 1)
+		omp_set(saved);
 }

@@ -1,4 +1,5 @@
-/* The ResNet forward with oneDNN primitives (see resnet.h).
+/* The cpu backend's image encoder: the ResNet forward with oneDNN primitives (see
+ * lib/encoder/resnet.h for the network, ops.h for the contract).
  *
  * Every convolution is created with format_tag_any for its weights and output, so the library
  * picks its blocked layouts (nChw16c and OIhw16i16o-style on AVX-512); each layer then takes
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dnnl.h>
+#include "ops/cpu/cpu.h"
 #include "ops/ref/conv.h"
 #include "core/error.h"
 #include "encoder/resnet.h"
@@ -35,7 +37,7 @@ typedef struct act {
 	int h, w;
 } act;
 
-struct cap_resnet_engine {
+struct cap_encoder {
 	cap_resnet *net;         /* only while building */
 	int batch, h, w, flags, dim;
 	dnnl_data_type_t dt;
@@ -59,7 +61,7 @@ struct cap_resnet_engine {
 		return cap_fail("oneDNN: %s failed (status %d) in %s", #call, (int)st_, __func__); \
 	} while (0)
 
-static int add_mem(cap_resnet_engine *e, const dnnl_memory_desc_t *md, void *handle, int slot,
+static int add_mem(cap_encoder *e, const dnnl_memory_desc_t *md, void *handle, int slot,
                    dnnl_memory_t *out)
 {
 	DN(dnnl_memory_create(out, md, e->eng, handle));
@@ -78,7 +80,7 @@ static int add_mem(cap_resnet_engine *e, const dnnl_memory_desc_t *md, void *han
 	return 0;
 }
 
-static int add_step(cap_resnet_engine *e, dnnl_primitive_desc_t pd, int nargs, const dnnl_exec_arg_t *args)
+static int add_step(cap_encoder *e, dnnl_primitive_desc_t pd, int nargs, const dnnl_exec_arg_t *args)
 {
 	dnnl_primitive_t p;
 	DN(dnnl_primitive_create(&p, pd));
@@ -95,7 +97,7 @@ static int add_step(cap_resnet_engine *e, dnnl_primitive_desc_t pd, int nargs, c
 
 /* Reorders user data (plain layout md_from, handle) into a new library-owned memory of md_to,
  * now, once. */
-static int reorder_once(cap_resnet_engine *e, const dnnl_memory_desc_t *md_from, void *handle,
+static int reorder_once(cap_encoder *e, const dnnl_memory_desc_t *md_from, void *handle,
                         const dnnl_memory_desc_t *md_to, dnnl_memory_t *out)
 {
 	dnnl_memory_t from;
@@ -125,7 +127,7 @@ static int reorder_once(cap_resnet_engine *e, const dnnl_memory_desc_t *md_from,
 /* Adds conv c reading src. The output goes into *dst_fixed when given (with sum != 0 the conv
  * adds to what it holds), else into a new activation in slot dst_slot. src == NULL: the
  * stem, whose input layout the library chooses (returned in *src_md_out). */
-static int add_conv(cap_resnet_engine *e, cap_conv *c, const act *src, act *dst_fixed,
+static int add_conv(cap_encoder *e, cap_conv *c, const act *src, act *dst_fixed,
                     int dst_slot, int sum, int relu, act *out, dnnl_memory_desc_t *src_md_out)
 {
 	int h = src ? src->h : e->h, w = src ? src->w : e->w;
@@ -192,7 +194,7 @@ static int add_conv(cap_resnet_engine *e, cap_conv *c, const act *src, act *dst_
 		goto out;
 	}
 	memcpy(bias, c->b, (size_t)c->cout * sizeof *c->b);
-	if (e->flags & CAP_RESNET_TAKE_WEIGHTS) {
+	if (e->flags & CAP_ENCODER_TAKE_WEIGHTS) {
 		free(c->w);
 		c->w = NULL;
 	}
@@ -214,7 +216,7 @@ out:
 	return rc;
 }
 
-static int add_pool(cap_resnet_engine *e, const act *src, dnnl_alg_kind_t alg, int kh, int kw,
+static int add_pool(cap_encoder *e, const act *src, dnnl_alg_kind_t alg, int kh, int kw,
                     int stride, int pad, int slot, dnnl_data_type_t dt, act *out)
 {
 	int oh = cap_conv_out_size(src->h, kh, stride, pad), ow = cap_conv_out_size(src->w, kw, stride, pad);
@@ -240,7 +242,7 @@ static int add_pool(cap_resnet_engine *e, const act *src, dnnl_alg_kind_t alg, i
 	return rc;
 }
 
-static int add_reorder(cap_resnet_engine *e, dnnl_memory_t from, const dnnl_memory_desc_t *from_md,
+static int add_reorder(cap_encoder *e, dnnl_memory_t from, const dnnl_memory_desc_t *from_md,
                        dnnl_memory_t to, const dnnl_memory_desc_t *to_md)
 {
 	dnnl_primitive_desc_t pd;
@@ -251,7 +253,7 @@ static int add_reorder(cap_resnet_engine *e, dnnl_memory_t from, const dnnl_memo
 	return rc;
 }
 
-static int build(cap_resnet_engine *e)
+static int build(cap_encoder *e)
 {
 	cap_resnet *net = e->net;
 	act x, a, b, d, t;
@@ -336,22 +338,22 @@ static int build(cap_resnet_engine *e)
 	return 0;
 }
 
-cap_resnet_engine *cap_resnet_engine_new(cap_resnet *net, int batch, int h, int w, int flags)
+cap_encoder *cap_cpu_encoder_new(cap_resnet *net, int batch, int h, int w, int flags)
 {
 	if (batch < 1 || batch > 4096)
 		return cap_fail("batch size %d out of range 1..4096", batch), NULL;
 	if (h < 32 || w < 32 || h > 4096 || w > 4096)
 		return cap_fail("image of %dx%d out of range 32..4096", w, h), NULL;
-	cap_resnet_engine *e = cap_xcalloc(1, sizeof *e);
 	if (!net->stem.w)
 		return cap_fail("network weights already taken by another engine"), NULL;
+	cap_encoder *e = cap_xcalloc(1, sizeof *e);
 	e->net = net;
 	e->dim = net->dim;
 	e->batch = batch;
 	e->h = h;
 	e->w = w;
 	e->flags = flags;
-	e->dt = (flags & CAP_RESNET_BF16) ? dnnl_bf16 : dnnl_f32;
+	e->dt = (flags & CAP_ENCODER_BF16) ? dnnl_bf16 : dnnl_f32;
 	e->in_stage = cap_xmalloc((size_t)batch * 3 * h * w * sizeof *e->in_stage);
 	e->out_stage = cap_xmalloc((size_t)batch * net->dim * sizeof *e->out_stage);
 	if (dnnl_engine_create(&e->eng, dnnl_cpu, 0) != dnnl_success) {
@@ -367,11 +369,11 @@ cap_resnet_engine *cap_resnet_engine_new(cap_resnet *net, int batch, int h, int 
 	e->net = NULL;
 	return e;
 fail:
-	cap_resnet_engine_free(e);
+	cap_cpu_encoder_free(e);
 	return NULL;
 }
 
-int cap_resnet_engine_run(cap_resnet_engine *e, const float *in, int n, float *out)
+int cap_cpu_encoder_run(cap_encoder *e, const float *in, int n, float *out)
 {
 	size_t img = (size_t)3 * e->h * e->w;
 	if (n < 1 || n > e->batch)
@@ -386,12 +388,12 @@ int cap_resnet_engine_run(cap_resnet_engine *e, const float *in, int n, float *o
 	return 0;
 }
 
-const char *cap_resnet_engine_impl(const cap_resnet_engine *e)
+const char *cap_cpu_encoder_impl(const cap_encoder *e)
 {
 	return e->impl;
 }
 
-void cap_resnet_engine_free(cap_resnet_engine *e)
+void cap_cpu_encoder_free(cap_encoder *e)
 {
 	if (!e)
 		return;

@@ -1,0 +1,133 @@
+/* The decoder's inference: one LSTM step at a time for a batch of hypotheses (see decoder.h),
+ * every product and kernel through the model's backend. */
+#include "decoder/decoder.h"
+#include "core/error.h"
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void *dev_alloc(const cap_ops *ops, size_t n, size_t size)
+{
+	size_t bytes;
+	if (cap_mul_overflow(n, size, &bytes))
+		abort();
+	void *p = ops->alloc(bytes);
+	if (!p) {   /* a state is small next to the model: running out here is fatal */
+		fprintf(stderr, "cap: %s\n", cap_errmsg());
+		exit(1);
+	}
+	return p;
+}
+
+cap_decoder_state *cap_decoder_state_new(const cap_decoder *m, int capacity)
+{
+	assert(capacity > 0 && m->dev.ops);
+	const cap_ops *ops = m->dev.ops;
+	cap_decoder_state *s = cap_xcalloc(1, sizeof *s);
+	size_t L = m->cfg.layers, H = m->cfg.hidden, E = m->cfg.embed, cap = capacity;
+	s->ops = ops;
+	s->capacity = capacity;
+	s->layers = m->cfg.layers;
+	s->hidden = m->cfg.hidden;
+	s->vocab = m->cfg.vocab;
+	s->embed = m->cfg.embed;
+	s->feat_dim = m->cfg.feat_dim;
+	s->h = dev_alloc(ops, L * cap * H, sizeof(float));
+	s->c = dev_alloc(ops, L * cap * H, sizeof(float));
+	s->x = dev_alloc(ops, cap * (E > H ? E : H), sizeof(float));
+	s->gates = dev_alloc(ops, cap * 4 * H, sizeof(float));
+	s->tmp = dev_alloc(ops, 2 * L * cap * H, sizeof(float));
+	s->feat = dev_alloc(ops, cap * (size_t)m->cfg.feat_dim, sizeof(float));
+	if (!ops->host_memory)
+		s->logits = dev_alloc(ops, cap * (size_t)m->cfg.vocab, sizeof(float));
+	s->ids = dev_alloc(ops, cap, sizeof(uint32_t));
+	s->idx = dev_alloc(ops, cap, sizeof(int32_t));
+	return s;
+}
+
+void cap_decoder_state_free(cap_decoder_state *s)
+{
+	if (!s)
+		return;
+	const cap_ops *ops = s->ops;
+	ops->free(s->h); ops->free(s->c); ops->free(s->x); ops->free(s->gates); ops->free(s->tmp);
+	ops->free(s->feat); ops->free(s->ids); ops->free(s->idx);
+	if (s->logits)
+		ops->free(s->logits);
+	free(s);
+}
+
+/* One step of every layer on the input rows in s->x (B, E). */
+static void state_advance(const cap_decoder *m, cap_decoder_state *s, int first)
+{
+	const cap_ops *ops = s->ops;
+	const cap_decoder_dev *d = &m->dev;
+	int B = s->batch, H = m->cfg.hidden;
+	for (int l = 0; l < m->cfg.layers; l++) {
+		float *h = s->h + (size_t)l * s->capacity * H, *c = s->c + (size_t)l * s->capacity * H;
+		ops->bias_rows(s->gates, d->p.b_ih[l], d->p.b_hh[l], B, 4 * H);
+		ops->matmul(s->x, B, d->w_ih[l], 1, 1, s->gates);   /* (B, 4H) += x W_ih^T */
+		if (!first)
+			ops->matmul(h, B, d->w_hh[l], 1, 1, s->gates);  /* += h W_hh^T */
+		ops->lstm_cell_forward(s->gates, first ? NULL : c, c, NULL, h, B, H);
+		ops->copy(s->x, h, sizeof(float) * B * H);         /* input of the next layer */
+	}
+}
+
+void cap_decoder_start(const cap_decoder *m, cap_decoder_state *s, const float *feats, int batch)
+{
+	assert(batch > 0 && batch <= s->capacity);
+	const cap_ops *ops = s->ops;
+	int E = m->cfg.embed, D = m->cfg.feat_dim;
+	s->batch = batch;
+	ops->upload(s->feat, feats, sizeof(float) * (size_t)batch * D);
+	ops->bias_rows(s->x, m->dev.p.proj_b, NULL, batch, E);
+	ops->gemm(0, 1, batch, E, D, 1, s->feat, D, m->dev.p.proj_w, D, 1, s->x, E);
+	state_advance(m, s, 1);
+}
+
+void cap_decoder_step(const cap_decoder *m, cap_decoder_state *s, const uint32_t *ids, float *logp)
+{
+	const cap_ops *ops = s->ops;
+	int B = s->batch, E = m->cfg.embed, H = m->cfg.hidden, V = m->cfg.vocab;
+	for (int b = 0; b < B; b++)
+		assert(ids[b] < (uint32_t)V);
+	ops->upload(s->ids, ids, sizeof(uint32_t) * B);
+	ops->embed_gather(s->x, m->dev.p.embed_w, s->ids, B, E);
+	state_advance(m, s, 0);
+	if (!logp)
+		return;
+	const float *h = s->h + (size_t)(m->cfg.layers - 1) * s->capacity * H;
+	/* On host-memory backends the caller's array is backend memory already. */
+	float *lg = ops->host_memory ? logp : s->logits;
+	ops->bias_rows(lg, m->dev.p.lin_b, NULL, B, V);
+	ops->matmul(h, B, m->dev.lin, 1, 1, lg);
+	ops->log_softmax_rows(lg, B, V);
+	ops->download(logp, lg, sizeof(float) * (size_t)B * V);
+}
+
+void cap_decoder_state_gather(cap_decoder_state *dst, const cap_decoder_state *src,
+                              const int *idx, int n)
+{
+	assert(n >= 0 && n <= dst->capacity && dst->hidden == src->hidden && dst->layers == src->layers);
+	assert(dst->ops == src->ops);
+	const cap_ops *ops = dst->ops;
+	size_t H = src->hidden, L = src->layers;
+	for (int i = 0; i < n; i++)
+		assert(idx[i] >= 0 && idx[i] < src->batch);
+	if (n == 0) {
+		dst->batch = 0;
+		return;
+	}
+	ops->upload(dst->idx, idx, sizeof(int32_t) * n);
+	/* Through dst->tmp so that dst may be src. */
+	for (size_t l = 0; l < L; l++) {
+		ops->row_gather(dst->tmp + l * n * H, src->h + l * src->capacity * H, dst->idx, n, (int)H);
+		ops->row_gather(dst->tmp + (L + l) * n * H, src->c + l * src->capacity * H, dst->idx, n, (int)H);
+	}
+	for (size_t l = 0; l < L; l++) {
+		ops->copy(dst->h + l * dst->capacity * H, dst->tmp + l * n * H, sizeof(float) * n * H);
+		ops->copy(dst->c + l * dst->capacity * H, dst->tmp + (L + l) * n * H, sizeof(float) * n * H);
+	}
+	dst->batch = n;
+}

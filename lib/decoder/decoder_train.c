@@ -1,0 +1,287 @@
+/* The decoder's training pass: forward and backward over a batch with teacher forcing (see
+ * decoder.h), every product and kernel through the model's backend.
+ *
+ * Training works on packed sequences: captions sorted by length descending, rows time-major, so
+ * step t holds the first bs[t] captions and every per-step matrix is a contiguous block of rows.
+ * That lets the input projection of all steps, the output layer over the real tokens only, and
+ * every weight gradient be one big GEMM; only the recurrent h x W_hh product runs per step. */
+#include "decoder/decoder.h"
+#include "core/error.h"
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct layer_buf {
+	float *g;      /* (N, 4H) gate activations i, f, g, o */
+	float *c;      /* (N, H) cell */
+	float *tc;     /* (N, H) tanh(cell) */
+	float *h;      /* (N, H) output */
+	float *mask;   /* (N, H) dropout mask (0 or 1/(1-p)), when dropout is on */
+	float *hd;     /* (N, H) output after dropout (== h without dropout) */
+} layer_buf;
+
+struct cap_decoder_work {
+	const cap_ops *ops;
+	size_t cap_n, cap_b, cap_t;         /* capacities: tokens, captions, steps */
+	/* host */
+	int *bs, *off;                      /* (T) captions per step, (T+1) first row of a step */
+	uint32_t *target_h;                 /* (N) the word each row predicts */
+	uint32_t *input_h;                  /* (N) the word each row reads (rows of steps >= 1) */
+	double *loss_h;                     /* (N) */
+	/* backend memory */
+	uint32_t *target, *input;           /* (N) */
+	int32_t *feat_row;                  /* (B) */
+	double *loss;                       /* (N) */
+	float *feat;                        /* (B, D) */
+	float *x0;                          /* (N, E) layer 0 input */
+	layer_buf lay[CAP_DECODER_MAX_LAYERS];
+	float *logits;                      /* (N, V), then d loss / d logits */
+	float *dg;                          /* (N, 4H) */
+	float *dh;                          /* (N, H) gradient of a layer's (dropped) output */
+	float *dx;                          /* (N, max(E, H)) gradient of a layer's input */
+	float *hprev;                       /* (N, H) h of the previous step per row */
+	float *dh_rec, *dc_run;             /* (B, H) */
+	cap_weight *whh[CAP_DECODER_MAX_LAYERS];  /* W_hh prepared for the recurrence */
+	int layers;
+};
+
+cap_decoder_work *cap_decoder_work_new(const cap_decoder *m)
+{
+	assert(m->dev.ops);
+	cap_decoder_work *w = cap_xcalloc(1, sizeof *w);
+	w->ops = m->dev.ops;
+	w->layers = m->cfg.layers;
+	for (int l = 0; l < m->cfg.layers; l++)
+		w->whh[l] = w->ops->weight_new(m->dev.p.w_hh[l], 4 * m->cfg.hidden, m->cfg.hidden,
+		                               CAP_WEIGHT_RECURRENT);
+	return w;
+}
+
+static void work_release(cap_decoder_work *w)
+{
+	const cap_ops *ops = w->ops;
+	void *dev[] = { w->target, w->input, w->feat_row, w->loss, w->feat, w->x0, w->logits, w->dg,
+	                w->dh, w->dx, w->hprev, w->dh_rec, w->dc_run };
+	for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+		if (dev[i])
+			ops->free(dev[i]);
+	for (int l = 0; l < CAP_DECODER_MAX_LAYERS; l++) {
+		layer_buf *b = &w->lay[l];
+		void *p[] = { b->g, b->c, b->tc, b->h, b->mask, b->hd };
+		for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+			if (p[i])
+				ops->free(p[i]);
+	}
+	free(w->bs); free(w->off); free(w->target_h); free(w->input_h); free(w->loss_h);
+}
+
+void cap_decoder_work_free(cap_decoder_work *w)
+{
+	if (!w)
+		return;
+	work_release(w);
+	for (int l = 0; l < w->layers; l++)
+		w->ops->weight_free(w->whh[l]);
+	free(w);
+}
+
+static void *dbuf(const cap_ops *ops, size_t a, size_t b, size_t size)
+{
+	size_t n;
+	if (cap_mul_overflow(a, b, &n) || cap_mul_overflow(n, size, &n))
+		abort();
+	void *p = ops->alloc(n ? n : 1);
+	if (!p) {   /* the caller cannot go on without its buffers */
+		fprintf(stderr, "cap: training buffers: %s\n", cap_errmsg());
+		exit(1);
+	}
+	return p;
+}
+
+static void *hbuf(size_t a, size_t size)
+{
+	size_t n;
+	if (cap_mul_overflow(a, size, &n))
+		abort();
+	return cap_xmalloc(n ? n : 1);
+}
+
+/* Makes sure the buffers hold N tokens, B captions, T steps. */
+static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_t N, size_t B, size_t T)
+{
+	if (N <= w->cap_n && B <= w->cap_b && T <= w->cap_t)
+		return;
+	const cap_ops *ops = w->ops;
+	work_release(w);
+	/* keep the prepared weights and the backend across the reset */
+	cap_decoder_work keep = *w;
+	memset(w, 0, sizeof *w);
+	w->ops = ops;
+	w->layers = keep.layers;
+	memcpy(w->whh, keep.whh, sizeof w->whh);
+	/* Grow with slack so that a few long batches do not reallocate every time. */
+	N += N / 4; B += B / 4; T += T / 4;
+	size_t E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim, EH = E > H ? E : H;
+	const size_t F = sizeof(float);
+	w->cap_n = N; w->cap_b = B; w->cap_t = T;
+	w->bs = hbuf(T, sizeof(int));
+	w->off = hbuf(T + 1, sizeof(int));
+	w->target_h = hbuf(N, sizeof(uint32_t));
+	w->input_h = hbuf(N, sizeof(uint32_t));
+	w->loss_h = hbuf(N, sizeof(double));
+	w->target = dbuf(ops, N, 1, sizeof(uint32_t));
+	w->input = dbuf(ops, N, 1, sizeof(uint32_t));
+	w->feat_row = dbuf(ops, B, 1, sizeof(int32_t));
+	w->loss = dbuf(ops, N, 1, sizeof(double));
+	w->feat = dbuf(ops, B, D, F);
+	w->x0 = dbuf(ops, N, E, F);
+	for (int l = 0; l < c->layers; l++) {
+		w->lay[l].g = dbuf(ops, N, 4 * H, F);
+		w->lay[l].c = dbuf(ops, N, H, F);
+		w->lay[l].tc = dbuf(ops, N, H, F);
+		w->lay[l].h = dbuf(ops, N, H, F);
+		w->lay[l].mask = dbuf(ops, N, H, F);
+		w->lay[l].hd = dbuf(ops, N, H, F);
+	}
+	w->logits = dbuf(ops, N, V, F);
+	w->dg = dbuf(ops, N, 4 * H, F);
+	w->dh = dbuf(ops, N, H, F);
+	w->dx = dbuf(ops, N, EH, F);
+	w->hprev = dbuf(ops, N, H, F);
+	w->dh_rec = dbuf(ops, B, H, F);
+	w->dc_run = dbuf(ops, B, H, F);
+}
+
+double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
+                        float dropout, cap_rng *rng, float *grad, size_t *tokens)
+{
+	const cap_decoder_config *c = &m->cfg;
+	const cap_decoder_params *P = &m->dev.p;
+	const cap_ops *ops = w->ops;
+	assert(ops == m->dev.ops);
+	int B = bt->batch, T = bt->len[0], E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim;
+	int L = c->layers, H4 = 4 * H;
+	const size_t F = sizeof(float);
+	assert(B > 0 && T >= 2);
+	size_t Nz = 0;
+	for (int b = 0; b < B; b++) {
+		assert(bt->len[b] >= 2 && bt->len[b] <= T && (b == 0 || bt->len[b] <= bt->len[b - 1]));
+		Nz += (size_t)bt->len[b];
+	}
+	assert((double)Nz * (V > H4 ? V : H4) < 2147483647.0);
+	int N = (int)Nz;
+	work_reserve(w, c, Nz, (size_t)B, (size_t)T);
+
+	/* Packing: step t holds captions 0..bs[t]-1 in rows off[t]..; off[1] = B. */
+	int *bs = w->bs, *off = w->off;
+	off[0] = 0;
+	for (int t = 0; t < T; t++) {
+		int n = 0;
+		while (n < B && bt->len[n] > t)
+			n++;
+		bs[t] = n;
+		off[t + 1] = off[t] + n;
+	}
+	assert(off[T] == N && off[1] == B);
+
+	/* Targets ids[t] of every row; the inputs of rows of steps >= 1 are ids[t-1]. */
+	for (int t = 0; t < T; t++)
+		for (int b = 0; b < bs[t]; b++) {
+			size_t r = (size_t)off[t] + b;
+			assert(bt->ids[b][t] < (uint32_t)V);
+			w->target_h[r] = bt->ids[b][t];
+			if (t > 0)
+				w->input_h[r - B] = bt->ids[b][t - 1];
+		}
+	ops->upload(w->target, w->target_h, sizeof(uint32_t) * N);
+	ops->upload(w->input, w->input_h, sizeof(uint32_t) * (N - B));
+	ops->upload(w->feat_row, bt->feat_row, sizeof(int32_t) * B);
+
+	/* Layer 0 input: proj(feature) at step 0, embed(ids[t-1]) after. */
+	ops->row_gather(w->feat, bt->feat_table, w->feat_row, B, D);
+	ops->bias_rows(w->x0, P->proj_b, NULL, B, E);
+	ops->gemm(0, 1, B, E, D, 1, w->feat, D, P->proj_w, D, 1, w->x0, E);
+	ops->embed_gather(w->x0 + (size_t)B * E, P->embed_w, w->input, N - B, E);
+
+	/* LSTM layers. */
+	const float *x = w->x0;
+	int in = E;
+	for (int l = 0; l < L; l++) {
+		layer_buf *lb = &w->lay[l];
+		ops->bias_rows(lb->g, P->b_ih[l], P->b_hh[l], N, H4);
+		ops->gemm(0, 1, N, H4, in, 1, x, in, P->w_ih[l], in, 1, lb->g, H4);  /* (N, 4H) */
+		ops->weight_update(w->whh[l]);   /* the weights may have changed since the last batch */
+		for (int t = 0; t < T; t++) {
+			int n = bs[t];
+			size_t r = off[t], rp = t ? off[t - 1] : 0;
+			if (t > 0)  /* (n, 4H) += h_{t-1} W_hh^T */
+				ops->matmul(lb->h + rp * H, n, w->whh[l], 1, 1, lb->g + r * H4);
+			ops->lstm_cell_forward(lb->g + r * H4, t ? lb->c + rp * H : NULL, lb->c + r * H,
+			                       lb->tc + r * H, lb->h + r * H, n, H);
+		}
+		if (dropout > 0) {
+			ops->dropout_forward(lb->h, lb->mask, lb->hd, (size_t)N * H, dropout, cap_rng_u64(rng));
+			x = lb->hd;
+		} else {
+			x = lb->h;
+		}
+		in = H;
+	}
+
+	/* Output layer over the real tokens, fused with softmax cross-entropy. */
+	float *lg = w->logits;
+	ops->bias_rows(lg, P->lin_b, NULL, N, V);
+	ops->gemm(0, 1, N, V, H, 1, x, H, P->lin_w, H, 1, lg, V);
+	ops->softmax_xent_rows(lg, w->target, N, V, grad ? 1.0f / (float)N : 0, w->loss);
+	ops->download(w->loss_h, w->loss, sizeof(double) * N);
+	double loss = 0;
+	for (int r = 0; r < N; r++)
+		loss += w->loss_h[r];
+	loss /= N;
+	if (tokens)
+		*tokens = (size_t)N;
+	if (!grad)
+		return loss;
+
+	/* ---- backward ---- */
+	cap_decoder_params G;
+	cap_decoder_views(c, grad, &G);
+	ops->gemm(1, 0, V, H, N, 1, lg, V, x, H, 0, G.lin_w, H);     /* (V, H) = dlogits^T x */
+	ops->col_sums(lg, N, V, G.lin_b);
+	ops->gemm(0, 0, N, H, V, 1, lg, V, P->lin_w, H, 0, w->dh, H);  /* (N, H) */
+	for (int l = L - 1; l >= 0; l--) {
+		layer_buf *lb = &w->lay[l];
+		int inl = l ? H : E;
+		const float *xin = l == 0 ? w->x0 : (dropout > 0 ? w->lay[l - 1].hd : w->lay[l - 1].h);
+		if (dropout > 0)
+			ops->mul(w->dh, lb->mask, (size_t)N * H);
+		ops->zero(w->dh_rec, F * B * H);
+		ops->zero(w->dc_run, F * B * H);
+		for (int t = T - 1; t >= 0; t--) {
+			int n = bs[t];
+			size_t r = off[t], rp = t ? off[t - 1] : 0;
+			ops->lstm_cell_backward(lb->g + r * H4, t ? lb->c + rp * H : NULL, lb->tc + r * H,
+			                        w->dh + r * H, w->dh_rec, w->dc_run, w->dg + r * H4, n, H);
+			if (t > 0)  /* (n, H) = dG_t W_hh: gradient into h of the previous step */
+				ops->matmul(w->dg + r * H4, n, w->whh[l], 0, 0, w->dh_rec);
+		}
+		/* Weight gradients as whole-batch GEMMs. h of the previous step for each row t >= 1: */
+		for (int t = 1; t < T; t++)
+			ops->copy(w->hprev + (size_t)off[t] * H, lb->h + (size_t)off[t - 1] * H, F * bs[t] * H);
+		int r1 = off[1];
+		ops->gemm(1, 0, H4, H, N - r1, 1, w->dg + (size_t)r1 * H4, H4, w->hprev + (size_t)r1 * H, H,
+		          0, G.w_hh[l], H);
+		ops->gemm(1, 0, H4, inl, N, 1, w->dg, H4, xin, inl, 0, G.w_ih[l], inl);
+		ops->col_sums(w->dg, N, H4, G.b_ih[l]);
+		ops->copy(G.b_hh[l], G.b_ih[l], F * H4);
+		/* Gradient of the layer input: into the layer below (dh) or the embeddings (dx). */
+		ops->gemm(0, 0, N, inl, H4, 1, w->dg, H4, P->w_ih[l], inl, 0, l ? w->dh : w->dx, inl);
+	}
+	/* dx (N, E): rows of step 0 go to proj, the others to the embedding rows of their words. */
+	ops->gemm(1, 0, E, D, B, 1, w->dx, E, w->feat, D, 0, G.proj_w, D);
+	ops->col_sums(w->dx, B, E, G.proj_b);
+	ops->zero(G.embed_w, F * V * E);
+	ops->embed_scatter_add(G.embed_w, w->dx + (size_t)B * E, w->input, N - B, E);
+	return loss;
+}

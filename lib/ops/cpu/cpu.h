@@ -1,0 +1,26 @@
+/* The cpu backend's own kernels (oneDNN, AVX-512); its table (table.c) points at these where the
+ * processor has what they need and at the ref kernels elsewhere. Internal to lib/ops. */
+#ifndef CAP_OPS_CPU_H
+#define CAP_OPS_CPU_H
+#include "ops/host.h"
+
+int cap_cpu_set_threads(int n);
+void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc);
+cap_weight *cap_cpu_weight_new(const float *w, int rows, int cols, int flags);
+void cap_cpu_weight_update(cap_weight *w);
+void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
+
+/* AVX-512 (compiled with target attributes; only called where the CPU has AVX-512F) */
+void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);
+void cap_avx512_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale,
+                                  double *loss);
+void cap_avx512_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
+                          const cap_adam_consts *k);
+double cap_avx512_sum_squares(const float *x, size_t n);
+
+cap_encoder *cap_cpu_encoder_new(struct cap_resnet *net, int batch, int h, int w, int flags);
+int cap_cpu_encoder_run(cap_encoder *e, const float *in, int n, float *out);
+const char *cap_cpu_encoder_impl(const cap_encoder *e);
+void cap_cpu_encoder_free(cap_encoder *e);
+#endif

@@ -1,0 +1,63 @@
+/* The cpu backend's table (see ops.h): oneDNN for GEMMs and convolutions, AVX-512 kernels where
+ * the processor has AVX-512F, the ref kernels elsewhere. The choice is made once, when the table
+ * is first asked for, from lib/core/cpu.h. */
+#include "ops/cpu/cpu.h"
+#include "core/cpu.h"
+#include <pthread.h>
+
+static cap_ops cpu_ops = {
+	.name = "cpu",
+	.host_memory = 1,
+	.abi = CAP_OPS_ABI,
+	.alloc = cap_host_alloc,
+	.free = cap_host_free,
+	.upload = cap_host_copy,
+	.download = cap_host_copy,
+	.copy = cap_host_copy,
+	.zero = cap_host_zero,
+	.sync = cap_host_sync,
+	.set_threads = cap_cpu_set_threads,
+	.gemm = cap_cpu_gemm,
+	.weight_new = cap_cpu_weight_new,
+	.weight_update = cap_cpu_weight_update,
+	.weight_free = cap_ref_weight_free,
+	.matmul = cap_cpu_matmul,
+	.bias_rows = cap_ref_bias_rows,
+	.col_sums = cap_ref_col_sums,
+	.row_gather = cap_ref_row_gather,
+	.embed_gather = cap_ref_embed_gather,
+	.embed_scatter_add = cap_ref_embed_scatter_add,
+	.mul = cap_ref_mul,
+	.scale = cap_ref_scale,
+	.sum_squares = cap_ref_sum_squares,
+	.lstm_cell_forward = cap_ref_lstm_cell_forward,
+	.lstm_cell_backward = cap_ref_lstm_cell_backward,
+	.log_softmax_rows = cap_ref_log_softmax_rows,
+	.softmax_xent_rows = cap_ref_softmax_xent_rows,
+	.dropout_forward = cap_ref_dropout_forward,
+	.adam_step = cap_ref_adam_step,
+	.encoder_new = cap_cpu_encoder_new,
+	.encoder_run = cap_cpu_encoder_run,
+	.encoder_impl = cap_cpu_encoder_impl,
+	.encoder_free = cap_cpu_encoder_free,
+};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void choose(void)
+{
+#if defined(__x86_64__)
+	if (cap_cpu_has(CAP_CPU_AVX512F)) {
+		cpu_ops.lstm_cell_forward = cap_avx512_lstm_cell_forward;
+		cpu_ops.softmax_xent_rows = cap_avx512_softmax_xent_rows;
+		cpu_ops.adam_step = cap_avx512_adam_step;
+		cpu_ops.sum_squares = cap_avx512_sum_squares;
+	}
+#endif
+}
+
+const cap_ops *cap_ops_cpu(void)
+{
+	pthread_once(&once, choose);
+	return &cpu_ops;
+}

@@ -1,0 +1,41 @@
+/* The ref backend's table: the plain C definition of every op (see ops.h). */
+#include "ops/host.h"
+
+static const cap_ops ref_ops = {
+	.name = "ref",
+	.host_memory = 1,
+	.abi = CAP_OPS_ABI,
+	.alloc = cap_host_alloc,
+	.free = cap_host_free,
+	.upload = cap_host_copy,
+	.download = cap_host_copy,
+	.copy = cap_host_copy,
+	.zero = cap_host_zero,
+	.sync = cap_host_sync,
+	.set_threads = cap_ref_set_threads,
+	.gemm = cap_ref_gemm,
+	.weight_new = cap_ref_weight_new,
+	.weight_update = cap_ref_weight_update,
+	.weight_free = cap_ref_weight_free,
+	.matmul = cap_ref_matmul,
+	.bias_rows = cap_ref_bias_rows,
+	.col_sums = cap_ref_col_sums,
+	.row_gather = cap_ref_row_gather,
+	.embed_gather = cap_ref_embed_gather,
+	.embed_scatter_add = cap_ref_embed_scatter_add,
+	.mul = cap_ref_mul,
+	.scale = cap_ref_scale,
+	.sum_squares = cap_ref_sum_squares,
+	.lstm_cell_forward = cap_ref_lstm_cell_forward,
+	.lstm_cell_backward = cap_ref_lstm_cell_backward,
+	.log_softmax_rows = cap_ref_log_softmax_rows,
+	.softmax_xent_rows = cap_ref_softmax_xent_rows,
+	.dropout_forward = cap_ref_dropout_forward,
+	.adam_step = cap_ref_adam_step,
+	.encoder_new = cap_ref_encoder_new,
+	.encoder_run = cap_ref_encoder_run,
+	.encoder_impl = cap_ref_encoder_impl,
+	.encoder_free = cap_ref_encoder_free,
+};
+
+const cap_ops *cap_ops_ref(void) { return &ref_ops; }

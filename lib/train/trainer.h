@@ -1,0 +1,34 @@
+/* A whole training run as cap-train performs it: the streams read once, the model created,
+ * initialised from a file or resumed from a checkpoint, epochs of shuffled batches (teacher
+ * forcing, clipping, Adam) on one backend, validation and early stopping, checkpoints that
+ * restore the run bit for bit, the metrics log, and the model file written when the run ends.
+ *
+ * The model file (-o) appears only when training ends by its epochs, early stop or --max-steps;
+ * a run cut short leaves only the checkpoint (OUT.ckpt), from which --resume continues. With
+ * validation the model holds the parameters of the best validation epoch. Its metadata records
+ * the epochs asked for and done, the steps, why the run stopped ("stop_reason": "epochs",
+ * "early_stop" or "max_steps") and the device. */
+#ifndef CAP_TRAINER_H
+#define CAP_TRAINER_H
+#include <stdint.h>
+#include "ops/ops.h"
+
+typedef struct cap_trainer_opts {
+	const char *features, *captions, *out;    /* required */
+	const char *tokenizer;                    /* tokenizer.json to embed instead of the stream's */
+	const char *init, *resume, *val, *log;    /* optional files */
+	const cap_ops *ops;                       /* the backend (required) */
+	int epochs, batch, embed, hidden, layers, shuffle, early_stop;
+	double lr, dropout, clip;
+	uint64_t seed;
+	long long save_every, max_steps;          /* 0: none */
+	int progress;                             /* 1: a progress bar on stderr */
+} cap_trainer_opts;
+
+/* The defaults of the seed notebook: 30 epochs, batch 64, lr 1e-3, E 256, H 512, 1 layer,
+ * shuffled, seed 1. */
+void cap_trainer_opts_default(cap_trainer_opts *o);
+/* Runs the whole training. Progress and per-epoch lines go to stderr. 0, or -1 with
+ * cap_errmsg() naming the file, record or step. */
+int cap_trainer_run(const cap_trainer_opts *o);
+#endif

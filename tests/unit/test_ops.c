@@ -1,0 +1,481 @@
+/* Every op of lib/ops/ops.h on every available backend against ref, in the manner of ggml's
+ * test-backend-ops: a table of cases (op, shape, seed, tolerance from ops.h), one line per case
+ * and backend, "skip" for a backend this build or machine lacks. A deliberately perturbed
+ * backend, built here from the cpu table, must fail the cases of the ops it perturbs: that is
+ * what shows the comparison can fail. The ref GEMM itself is checked against a double
+ * precision oracle. */
+#include "check.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "encoder/resnet.h"
+#include "ops/ops.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- results: every case writes its outputs, as doubles, into one vector ---- */
+typedef struct vec { double *v; size_t n, cap; } vec;
+
+static void put(vec *o, double x)
+{
+	if (o->n == o->cap) {
+		o->cap = o->cap ? 2 * o->cap : 1024;
+		o->v = realloc(o->v, o->cap * sizeof *o->v);
+	}
+	o->v[o->n++] = x;
+}
+
+static void put_f(vec *o, const float *x, size_t n) { for (size_t i = 0; i < n; i++) put(o, x[i]); }
+
+/* ---- inputs: drawn from the case's seed on the host, the same for every backend ---- */
+static float *rnd(cap_rng *r, size_t n, float lo, float hi)
+{
+	float *x = malloc(sizeof(float) * (n ? n : 1));
+	for (size_t i = 0; i < n; i++)
+		x[i] = lo + (hi - lo) * cap_rng_uniform(r);
+	return x;
+}
+
+static void *up(const cap_ops *o, const void *h, size_t bytes)
+{
+	void *d = o->alloc(bytes ? bytes : 1);
+	if (!d) { printf("not ok - %s: alloc of %zu bytes: %s\n", o->name, bytes, cap_errmsg()); exit(1); }
+	if (bytes)
+		o->upload(d, h, bytes);
+	return d;
+}
+
+static void down_f(const cap_ops *o, vec *out, const float *d, size_t n)
+{
+	float *h = malloc(sizeof(float) * (n ? n : 1));
+	o->download(h, d, sizeof(float) * n);
+	put_f(out, h, n);
+	free(h);
+}
+
+#define F sizeof(float)
+
+/* ---- the cases: sh[] holds the shape, documented per case ---- */
+
+/* gemm: M, N, K, ta, tb, beta (0 or 1); leading dimensions padded */
+static void c_gemm(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int M = sh[0], N = sh[1], K = sh[2], ta = sh[3], tb = sh[4];
+	float beta = sh[5] ? 0.5f : 0.0f;
+	int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+	size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+	float *A = rnd(r, na, -1, 1), *B = rnd(r, nb, -1, 1), *C = rnd(r, nc, -1, 1);
+	float *dA = up(o, A, na * F), *dB = up(o, B, nb * F), *dC = up(o, C, nc * F);
+	o->gemm(ta, tb, M, N, K, 0.75f, dA, lda, dB, ldb, beta, dC, ldc);
+	down_f(o, out, dC, nc);   /* the padding columns too: they must be left alone */
+	o->free(dA); o->free(dB); o->free(dC);
+	free(A); free(B); free(C);
+}
+
+/* matmul: n, rows, cols, trans, beta, flags */
+static void c_matmul(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int n = sh[0], rows = sh[1], cols = sh[2], trans = sh[3];
+	int xin = trans ? cols : rows, yw = trans ? rows : cols;
+	float *W = rnd(r, (size_t)rows * cols, -1, 1), *x = rnd(r, (size_t)n * xin, -1, 1);
+	float *y = rnd(r, (size_t)n * yw, -1, 1);
+	float *dW = up(o, W, (size_t)rows * cols * F), *dx = up(o, x, (size_t)n * xin * F);
+	float *dy = up(o, y, (size_t)n * yw * F);
+	cap_weight *w = o->weight_new(dW, rows, cols, sh[5]);
+	o->matmul(dx, n, w, trans, (float)sh[4], dy);
+	down_f(o, out, dy, (size_t)n * yw);
+	/* the weight changed: weight_update must make matmul see it */
+	for (int i = 0; i < rows * cols; i++)
+		W[i] = -W[i] * 0.5f;
+	o->upload(dW, W, (size_t)rows * cols * F);
+	o->weight_update(w);
+	o->matmul(dx, n, w, trans, 0, dy);
+	down_f(o, out, dy, (size_t)n * yw);
+	o->weight_free(w);
+	o->free(dW); o->free(dx); o->free(dy);
+	free(W); free(x); free(y);
+}
+
+/* bias_rows: rows, n, with b2 */
+static void c_bias_rows(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int rows = sh[0], n = sh[1];
+	float *b1 = rnd(r, n, -1, 1), *b2 = rnd(r, n, -1, 1);
+	float *d1 = up(o, b1, n * F), *d2 = up(o, b2, n * F), *y = o->alloc((size_t)rows * n * F);
+	o->bias_rows(y, d1, sh[2] ? d2 : NULL, rows, n);
+	down_f(o, out, y, (size_t)rows * n);
+	o->free(d1); o->free(d2); o->free(y);
+	free(b1); free(b2);
+}
+
+/* col_sums: rows, n */
+static void c_col_sums(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int rows = sh[0], n = sh[1];
+	float *x = rnd(r, (size_t)rows * n, -1, 1), *dx = up(o, x, (size_t)rows * n * F);
+	float *d = o->alloc(n * F);
+	o->col_sums(dx, rows, n, d);
+	down_f(o, out, d, n);
+	o->free(dx); o->free(d);
+	free(x);
+}
+
+/* row_gather and embed_gather: n, width, table rows */
+static void c_gather(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int n = sh[0], wdt = sh[1], rows = sh[2];
+	float *t = rnd(r, (size_t)rows * wdt, -1, 1);
+	int32_t *idx = malloc(sizeof(int32_t) * n);
+	uint32_t *ids = malloc(sizeof(uint32_t) * n);
+	for (int i = 0; i < n; i++) {
+		idx[i] = (int32_t)cap_rng_below(r, rows);
+		ids[i] = (uint32_t)cap_rng_below(r, rows);
+	}
+	float *dt = up(o, t, (size_t)rows * wdt * F), *d = o->alloc((size_t)n * wdt * F);
+	int32_t *didx = up(o, idx, sizeof(int32_t) * n);
+	uint32_t *dids = up(o, ids, sizeof(uint32_t) * n);
+	o->row_gather(d, dt, didx, n, wdt);
+	down_f(o, out, d, (size_t)n * wdt);
+	o->embed_gather(d, dt, dids, n, wdt);
+	down_f(o, out, d, (size_t)n * wdt);
+	o->free(dt); o->free(d); o->free(didx); o->free(dids);
+	free(t); free(idx); free(ids);
+}
+
+/* embed_scatter_add: n, E, V (ids repeat when n > V) */
+static void c_scatter(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int n = sh[0], E = sh[1], V = sh[2];
+	float *g = rnd(r, (size_t)V * E, -1, 1), *d = rnd(r, (size_t)n * E, -1, 1);
+	uint32_t *ids = malloc(sizeof(uint32_t) * n);
+	for (int i = 0; i < n; i++)
+		ids[i] = (uint32_t)cap_rng_below(r, V);
+	float *dg = up(o, g, (size_t)V * E * F), *dd = up(o, d, (size_t)n * E * F);
+	uint32_t *dids = up(o, ids, sizeof(uint32_t) * n);
+	o->embed_scatter_add(dg, dd, dids, n, E);
+	down_f(o, out, dg, (size_t)V * E);
+	o->free(dg); o->free(dd); o->free(dids);
+	free(g); free(d); free(ids);
+}
+
+/* mul, scale, sum_squares: n */
+static void c_elementwise(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	size_t n = (size_t)sh[0];
+	float *x = rnd(r, n, -2, 2), *y = rnd(r, n, -2, 2);
+	float *dx = up(o, x, n * F), *dy = up(o, y, n * F);
+	o->mul(dx, dy, n);
+	down_f(o, out, dx, n);
+	o->scale(dx, n, -0.375f);
+	down_f(o, out, dx, n);
+	put(out, o->sum_squares(dx, n));
+	o->free(dx); o->free(dy);
+	free(x); free(y);
+}
+
+/* lstm_cell_forward: n, H, with c_prev, with tc */
+static void c_lstm_fwd(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int n = sh[0], H = sh[1];
+	size_t nh = (size_t)n * H;
+	float *g = rnd(r, 4 * nh, -6, 6), *cp = rnd(r, nh, -3, 3);
+	float *dg = up(o, g, 4 * nh * F), *dcp = up(o, cp, nh * F);
+	float *c = o->alloc(nh * F), *tc = o->alloc(nh * F), *h = o->alloc(nh * F);
+	o->lstm_cell_forward(dg, sh[2] ? dcp : NULL, c, sh[3] ? tc : NULL, h, n, H);
+	down_f(o, out, dg, 4 * nh);
+	down_f(o, out, c, nh);
+	if (sh[3])
+		down_f(o, out, tc, nh);
+	down_f(o, out, h, nh);
+	o->free(dg); o->free(dcp); o->free(c); o->free(tc); o->free(h);
+	free(g); free(cp);
+}
+
+/* lstm_cell_backward: n, H, with c_prev */
+static void c_lstm_bwd(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int n = sh[0], H = sh[1];
+	size_t nh = (size_t)n * H;
+	/* activations as the forward leaves them: gates in (0, 1) or (-1, 1), tc in (-1, 1) */
+	float *g = rnd(r, 4 * nh, 0.01f, 0.99f), *cp = rnd(r, nh, -3, 3), *tc = rnd(r, nh, -0.99f, 0.99f);
+	float *dh = rnd(r, nh, -1, 1), *dhr = rnd(r, nh, -1, 1), *dc = rnd(r, nh, -1, 1);
+	float *a = up(o, g, 4 * nh * F), *b = up(o, cp, nh * F), *t = up(o, tc, nh * F);
+	float *x = up(o, dh, nh * F), *y = up(o, dhr, nh * F), *z = up(o, dc, nh * F);
+	float *dg = o->alloc(4 * nh * F);
+	o->lstm_cell_backward(a, sh[2] ? b : NULL, t, x, y, z, dg, n, H);
+	down_f(o, out, dg, 4 * nh);
+	down_f(o, out, z, nh);
+	o->free(a); o->free(b); o->free(t); o->free(x); o->free(y); o->free(z); o->free(dg);
+	free(g); free(cp); free(tc); free(dh); free(dhr); free(dc);
+}
+
+/* log_softmax_rows: rows, n */
+static void c_log_softmax(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	size_t nn = (size_t)sh[0] * sh[1];
+	float *x = rnd(r, nn, -8, 8), *dx = up(o, x, nn * F);
+	o->log_softmax_rows(dx, sh[0], sh[1]);
+	down_f(o, out, dx, nn);
+	o->free(dx);
+	free(x);
+}
+
+/* softmax_xent_rows: n, V, with gradient */
+static void c_xent(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int n = sh[0], V = sh[1];
+	size_t nn = (size_t)n * V;
+	float *x = rnd(r, nn, -8, 8);
+	uint32_t *t = malloc(sizeof(uint32_t) * n);
+	for (int i = 0; i < n; i++)
+		t[i] = (uint32_t)cap_rng_below(r, V);
+	float *dx = up(o, x, nn * F);
+	uint32_t *dt = up(o, t, sizeof(uint32_t) * n);
+	double *dl = o->alloc(sizeof(double) * n), *l = malloc(sizeof(double) * n);
+	o->softmax_xent_rows(dx, dt, n, V, sh[2] ? 1.0f / n : 0, dl);
+	o->download(l, dl, sizeof(double) * n);
+	for (int i = 0; i < n; i++)
+		put(out, l[i]);
+	if (sh[2])
+		down_f(o, out, dx, nn);
+	o->free(dx); o->free(dt); o->free(dl);
+	free(x); free(t); free(l);
+}
+
+/* dropout_forward: n, p in percent */
+static void c_dropout(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	size_t n = (size_t)sh[0];
+	float *h = rnd(r, n, -1, 1), *dh = up(o, h, n * F);
+	float *mask = o->alloc(n * F), *hd = o->alloc(n * F);
+	o->dropout_forward(dh, mask, hd, n, sh[1] / 100.0f, cap_rng_u64(r));
+	down_f(o, out, mask, n);
+	down_f(o, out, hd, n);
+	o->free(dh); o->free(mask); o->free(hd);
+	free(h);
+}
+
+/* adam_step: n, steps */
+static void c_adam(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	size_t n = (size_t)sh[0];
+	float *p = rnd(r, n, -1, 1), *zero = calloc(n, F);
+	float *dp = up(o, p, n * F), *dm = up(o, zero, n * F), *dv = up(o, zero, n * F);
+	float *dg = o->alloc(n * F);
+	for (int s = 1; s <= sh[1]; s++) {
+		float *g = rnd(r, n, -1, 1);
+		for (size_t i = 0; i < n; i += 3)
+			g[i] *= 1e-4f;   /* tiny gradients: v near 0 tests eps */
+		o->upload(dg, g, n * F);
+		double bc1 = 1 - pow(0.9, s), bc2 = 1 - pow(0.999, s);
+		cap_adam_consts k = { 0.9f, 0.999f, (float)(1 - 0.9), (float)(1 - 0.999),
+		                      (float)(1e-3 / bc1), (float)sqrt(bc2), 1e-8f };
+		o->adam_step(dp, dg, dm, dv, n, &k);
+		free(g);
+	}
+	down_f(o, out, dp, n);
+	down_f(o, out, dm, n);
+	down_f(o, out, dv, n);
+	o->free(dp); o->free(dm); o->free(dv); o->free(dg);
+	free(p); free(zero);
+}
+
+/* encoder: depth, batch, n images, h, w (random net of the seed) */
+static void c_encoder(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	cap_resnet *net = cap_resnet_random(sh[0], cap_rng_u64(r));
+	int n = sh[2], h = sh[3], w = sh[4];
+	size_t npix = (size_t)n * 3 * h * w;
+	float *in = rnd(r, npix, -2, 2), *f = malloc(sizeof(float) * n * net->dim);
+	cap_encoder *e = o->encoder_new(net, sh[1], h, w, 0);
+	if (!e || o->encoder_run(e, in, n, f) < 0) {
+		printf("# %s encoder: %s\n", o->name, cap_errmsg());
+		put(out, NAN);
+	} else {
+		put_f(out, f, (size_t)n * net->dim);
+	}
+	if (e)
+		o->encoder_free(e);
+	cap_resnet_free(net);
+	free(in); free(f);
+}
+
+typedef struct tcase {
+	const char *op;
+	void (*run)(const cap_ops *, const int *, cap_rng *, vec *);
+	int sh[6];
+	double tol;          /* nmse bound of ops.h; 0: exact */
+	const char *shape;   /* for the report */
+} tcase;
+
+static const tcase cases[] = {
+	{ "gemm", c_gemm, { 1, 1, 1, 0, 0, 0 }, 1e-10, "M1 N1 K1" },
+	{ "gemm", c_gemm, { 17, 33, 9, 0, 0, 1 }, 1e-10, "M17 N33 K9 beta" },
+	{ "gemm", c_gemm, { 17, 33, 9, 1, 0, 0 }, 1e-10, "M17 N33 K9 A^T" },
+	{ "gemm", c_gemm, { 17, 33, 9, 0, 1, 1 }, 1e-10, "M17 N33 K9 B^T beta" },
+	{ "gemm", c_gemm, { 130, 70, 300, 1, 1, 0 }, 1e-10, "M130 N70 K300 A^T B^T" },
+	{ "gemm", c_gemm, { 64, 2048, 512, 0, 1, 1 }, 1e-10, "M64 N2048 K512 B^T beta" },
+	{ "gemm", c_gemm, { 5, 7, 0, 0, 0, 1 }, 1e-10, "K0 beta" },
+	{ "matmul", c_matmul, { 64, 2048, 512, 1, 1, CAP_WEIGHT_RECURRENT }, 1e-10, "n64 W2048x512 xW^T recurrent" },
+	{ "matmul", c_matmul, { 37, 2048, 512, 0, 0, CAP_WEIGHT_RECURRENT }, 1e-10, "n37 W2048x512 xW recurrent" },
+	{ "matmul", c_matmul, { 100, 2539, 512, 1, 1, 0 }, 1e-10, "n100 W2539x512 xW^T" },
+	{ "matmul", c_matmul, { 3, 7, 5, 0, 1, 0 }, 1e-10, "n3 W7x5 xW" },
+	{ "bias_rows", c_bias_rows, { 37, 2048, 1 }, 0, "37x2048 b1+b2" },
+	{ "bias_rows", c_bias_rows, { 5, 2539, 0 }, 0, "5x2539 b1" },
+	{ "col_sums", c_col_sums, { 827, 2539 }, 1e-12, "827x2539" },
+	{ "col_sums", c_col_sums, { 1, 7 }, 1e-12, "1x7" },
+	{ "row_gather+embed_gather", c_gather, { 64, 2048, 300 }, 0, "64 rows of 2048 from 300" },
+	{ "row_gather+embed_gather", c_gather, { 1, 1, 1 }, 0, "1 row of 1" },
+	{ "embed_scatter_add", c_scatter, { 763, 256, 50 }, 1e-12, "763 rows of 256 into 50" },
+	{ "mul+scale+sum_squares", c_elementwise, { 4 * 1024 * 1024 + 13 }, 1e-12, "4M+13" },
+	{ "mul+scale+sum_squares", c_elementwise, { 5 }, 1e-12, "5" },
+	{ "lstm_cell_forward", c_lstm_fwd, { 64, 512, 1, 1 }, 1e-12, "64x512 c_prev tc" },
+	{ "lstm_cell_forward", c_lstm_fwd, { 7, 37, 0, 0 }, 1e-12, "7x37 no c_prev no tc" },
+	{ "lstm_cell_forward", c_lstm_fwd, { 3, 16, 1, 0 }, 1e-12, "3x16 c_prev" },
+	{ "lstm_cell_backward", c_lstm_bwd, { 64, 512, 1 }, 1e-12, "64x512 c_prev" },
+	{ "lstm_cell_backward", c_lstm_bwd, { 5, 37, 0 }, 1e-12, "5x37 no c_prev" },
+	{ "log_softmax_rows", c_log_softmax, { 64, 2539 }, 1e-12, "64x2539" },
+	{ "log_softmax_rows", c_log_softmax, { 3, 7 }, 1e-12, "3x7" },
+	{ "softmax_xent_rows", c_xent, { 827, 2539, 1 }, 1e-12, "827x2539 grad" },
+	{ "softmax_xent_rows", c_xent, { 9, 37, 0 }, 1e-12, "9x37 loss only" },
+	{ "dropout_forward", c_dropout, { 100003, 30 }, 0, "100003 p=0.3" },
+	{ "dropout_forward", c_dropout, { 7, 50 }, 0, "7 p=0.5" },
+	{ "adam_step", c_adam, { 100003, 4 }, 0, "100003 x 4 steps" },
+	{ "adam_step", c_adam, { 15, 3 }, 0, "15 x 3 steps" },
+	{ "encoder", c_encoder, { 18, 2, 2, 64, 64 }, 1e-10, "resnet18 2 images 64x64" },
+	{ "encoder", c_encoder, { 50, 3, 1, 40, 48 }, 1e-10, "resnet50 1 of 3 images 48x40" },
+};
+enum { NCASES = sizeof cases / sizeof cases[0] };
+
+static double nmse(const vec *a, const vec *ref)
+{
+	if (a->n != ref->n)
+		return INFINITY;
+	double e = 0, s = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		if (isnan(a->v[i]) != isnan(ref->v[i]))
+			return INFINITY;
+		if (isnan(a->v[i]))
+			continue;
+		double d = a->v[i] - ref->v[i];
+		e += d * d;
+		s += ref->v[i] * ref->v[i];
+	}
+	return s > 0 ? e / s : e;
+}
+
+static vec run_case(const cap_ops *o, int i)
+{
+	cap_rng r;
+	cap_rng_seed(&r, 1000 + (uint64_t)i);
+	vec v = { 0 };
+	cases[i].run(o, cases[i].sh, &r, &v);
+	return v;
+}
+
+/* Runs every case on a backend; returns the number of failures, printing the lines unless
+ * quiet (the perturbed backend reports through its own checks). */
+static int run_backend(const cap_ops *o, vec *refs, int quiet, int *failed_case)
+{
+	int failures = 0;
+	for (int i = 0; i < NCASES; i++) {
+		vec v = run_case(o, i);
+		double e = nmse(&v, &refs[i]);
+		int good = cases[i].tol == 0 ? e == 0 : e <= cases[i].tol;
+		if (!quiet)
+			CHECK(good, "%s %s [%s]: nmse %.3g (bound %s%.0e)", o->name, cases[i].op, cases[i].shape, e,
+			      cases[i].tol == 0 ? "exact " : "", cases[i].tol);
+		if (!good) {
+			failures++;
+			if (failed_case)
+				failed_case[i] = 1;
+		}
+		free(v.v);
+	}
+	return failures;
+}
+
+/* ---- the perturbed backend: the cpu table with three ops off by a little ---- */
+static const cap_ops *base;
+static void bad_lstm(float *g, const float *cp, float *c, float *tc, float *h, int n, int H)
+{
+	base->lstm_cell_forward(g, cp, c, tc, h, n, H);
+	h[0] += 1e-2f;   /* one element of a 64x512 cell: nmse ~1e-9, far above the 1e-12 bound */
+}
+static void bad_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc)
+{
+	base->gemm(ta, tb, M, N, K, alpha * (1 + 1e-4f), A, lda, B, ldb, beta, C, ldc);
+}
+static void bad_adam(float *p, const float *g, float *m, float *v, size_t n, const cap_adam_consts *k)
+{
+	cap_adam_consts k2 = *k;
+	k2.eps = 1e-6f;   /* shows in the tiny-gradient elements: adam must be exact */
+	base->adam_step(p, g, m, v, n, &k2);
+}
+
+/* The ref GEMM against a double precision oracle. */
+static void ref_gemm_oracle(void)
+{
+	const cap_ops *o = cap_ops_ref();
+	cap_rng r;
+	cap_rng_seed(&r, 7);
+	int M = 13, N = 21, K = 300, worst_ok = 1;
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			int lda = ta ? M : K, ldb = tb ? K : N;
+			float *A = rnd(&r, (size_t)M * K, -1, 1), *B = rnd(&r, (size_t)K * N, -1, 1);
+			float *C = malloc(sizeof(float) * M * N);
+			o->gemm(ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C, N);
+			for (int i = 0; i < M; i++)
+				for (int j = 0; j < N; j++) {
+					double d = 0;
+					for (int k = 0; k < K; k++)
+						d += (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+					if (fabs(C[i * N + j] - d) > 1e-6 * K)
+						worst_ok = 0;
+				}
+			free(A); free(B); free(C);
+		}
+	CHECK(worst_ok, "ref gemm within 1e-6 K of a double precision oracle, every transpose");
+}
+
+int main(void)
+{
+	ref_gemm_oracle();
+	const cap_ops *ref = cap_ops_ref();
+	vec refs[NCASES];
+	for (int i = 0; i < NCASES; i++)
+		refs[i] = run_case(ref, i);
+
+	run_backend(cap_ops_cpu(), refs, 0, NULL);
+
+	const cap_ops *cuda;
+	if (cap_ops_open("cuda", &cuda) == 0)
+		run_backend(cuda, refs, 0, NULL);
+	else
+		SKIP("cuda: %s", cap_errmsg());
+
+	base = cap_ops_cpu();
+	cap_ops bad = *base;
+	bad.name = "perturbed";
+	bad.lstm_cell_forward = bad_lstm;
+	bad.gemm = bad_gemm;
+	bad.adam_step = bad_adam;
+	int failed[NCASES] = { 0 };
+	run_backend(&bad, refs, 1, failed);
+	int caught_all = 1, false_alarm = 0;
+	for (int i = 0; i < NCASES; i++) {
+		const char *op = cases[i].op;
+		int perturbed = !strcmp(op, "lstm_cell_forward") || !strcmp(op, "adam_step") ||
+		                (!strcmp(op, "gemm") && cases[i].sh[2] > 0);
+		if (perturbed && !failed[i])
+			caught_all = 0;
+		if (!perturbed && failed[i] && strcmp(op, "encoder") && strcmp(op, "matmul"))
+			false_alarm = 1;
+	}
+	CHECK(caught_all, "a perturbed backend fails every case of the ops it perturbs");
+	CHECK(!false_alarm, "the perturbed backend passes the cases of the ops it leaves alone");
+	for (int i = 0; i < NCASES; i++)
+		free(refs[i].v);
+	return check_exit();
+}
