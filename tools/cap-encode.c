@@ -40,7 +40,8 @@ static void usage(FILE *f)
 	        "  --squash N         resize both sides to N, no crop\n"
 	        "  --shard K/N        encode only inputs i (0-based) with i %% N == K-1\n"
 	        "  --basename         record only the file name of each image\n"
-	        "  --bf16             compute in bfloat16 (faster, ~1e-2 relative error)\n"
+	        "  --precision P      fp32 (default), bf16 (faster, ~1e-2 relative error), tf32 (cuda)\n"
+	        "  --bf16             the same as --precision bf16\n"
 	        "  --decoders N       image decoder threads (default 1)\n"
 	        "  --device D         ref, cpu (default) or cuda; --reference is --device ref\n"
 	        "  -o, --output OUT   write the stream to OUT (default: standard output)\n"
@@ -121,7 +122,7 @@ static void pack_floats(msgpack_packer *pk, const char *key, const double *v)
 
 static void write_header(cap_writer *w, const cap_resnet *net, const char *weights_id,
                          const char *weights_file, const cap_preprocess_opts *po, const char *shard,
-                         int bf16, const char *device)
+                         const char *precision, const char *device)
 {
 	msgpack_packer *pk = cap_writer_packer(w);
 	cap_pack_header(pk, "features", shard ? 7 : 6);
@@ -136,7 +137,7 @@ static void write_header(cap_writer *w, const cap_resnet *net, const char *weigh
 	cap_pack_kv_str(pk, "weights", weights_id);
 	if (weights_file)
 		cap_pack_kv_str(pk, "weights_file", weights_file);
-	cap_pack_kv_str(pk, "precision", bf16 ? "bf16" : "fp32");
+	cap_pack_kv_str(pk, "precision", precision);
 	cap_pack_str(pk, "preprocess");
 	int squash = po->mode == CAP_PREPROCESS_SQUASH;
 	msgpack_pack_map(pk, squash ? 4 : 5);
@@ -206,12 +207,14 @@ int main(int argc, char **argv)
 		{"decoders", required_argument, NULL, 'd'},
 		{"device", required_argument, NULL, 'D'},
 		{"reference", no_argument, NULL, 'R'},
+		{"precision", required_argument, NULL, 'P'},
 		{"output", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *weights = NULL, *out_path = "-", *shard = NULL, *device = "cpu";
+	const char *weights = NULL, *out_path = "-", *shard = NULL, *device = cap_default_device();
+	const char *precision = NULL;
 	int batch = 2, threads = 0, basename_opt = 0, bf16 = 0, decoders = 1;
 	int resize = -1, crop = -1, squash = -1, shard_k = 1, shard_n = 1, c;
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
@@ -234,6 +237,7 @@ int main(int argc, char **argv)
 		case 'd': decoders = (int)cap_opt_int("decoders", optarg, 1, 64); break;
 		case 'D': device = optarg; break;
 		case 'R': device = "ref"; break;
+		case 'P': precision = optarg; break;
 		case 'o': out_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("cap-encode cap %s\n", CAP_VERSION); return 0;
@@ -264,8 +268,19 @@ int main(int argc, char **argv)
 		warnx("%s", cap_errmsg());
 		return 2;
 	}
+	cap_precision prec = bf16 ? CAP_PRECISION_BF16 : CAP_PRECISION_FP32;
+	if (precision && cap_precision_parse(precision, &prec) < 0) {
+		warnx("--precision: %s", cap_errmsg());
+		return 2;
+	}
+	if (bf16 && prec != CAP_PRECISION_BF16) {
+		warnx("--bf16 contradicts --precision %s", precision);
+		return 2;
+	}
+	bf16 = prec == CAP_PRECISION_BF16;   /* the encoder's own bf16 path (AVX512-BF16 on cpu) */
 	const cap_ops *ops = cap_ops_open_or_exit(device);
-	if (threads > 0 && ops->set_threads(threads) < 0)
+	if ((threads > 0 && ops->set_threads(threads) < 0) ||
+	    (prec == CAP_PRECISION_TF32 && ops->set_precision(prec) < 0))
 		errx(1, "%s", cap_errmsg());
 
 	/* The network. */
@@ -320,7 +335,8 @@ int main(int argc, char **argv)
 	cap_writer *w = cap_writer_open(out_path);
 	if (!w)
 		errx(1, "%s", cap_errmsg());
-	write_header(w, net, weights_id, weights_file, &po, shard, bf16, ops->name);
+	write_header(w, net, weights_id, weights_file, &po, shard,
+	             prec == CAP_PRECISION_BF16 ? "bf16" : prec == CAP_PRECISION_TF32 ? "tf32" : "fp32", ops->name);
 
 	run r = {.net = net, .ops = ops, .eng = eng, .w = w, .batch = batch, .basename = basename_opt,
 	         .progress = isatty(2), .total = total, .t0 = cap_now()};

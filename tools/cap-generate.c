@@ -28,7 +28,8 @@ static void usage(FILE *f)
 	fprintf(f,
 	  "usage: cap-generate --model MODEL [--beam K] [--max-len N] [--length-penalty A]\n"
 	  "                    [--nbest N] [--sample [--temperature T] [--top-k K] [--seed S]]\n"
-	  "                    [--text] [--device ref|cpu|cuda] [--threads N] [--batch N]\n"
+	  "                    [--text] [--device ref|cpu|cuda] [--precision P] [--threads N]\n"
+	  "                    [--batch N]\n"
 	  "                    [-o OUT] [FEATURES...]\n"
 	  "Captions for the images of 'features' streams (FEATURES absent or '-': stdin).\n"
 	  "  --model MODEL         decoder written by cap-train (safetensors with its tokenizer)\n"
@@ -42,6 +43,7 @@ static void usage(FILE *f)
 	  "  --seed S              seed of the sampling generator (default 0)\n"
 	  "  --text                write lines IMAGE<TAB>CAPTION instead of a stream\n"
 	  "  --device D            ref, cpu (default) or cuda\n"
+	  "  --precision P         fp32 (default); tf32 or bf16 with --device cuda\n"
 	  "  --reference           the same as --device ref\n"
 	  "  --threads N           threads for the matrix products (default: all cores)\n"
 	  "  --batch N             images decoded together (default 64)\n"
@@ -88,7 +90,7 @@ static void pack_hyp_fields(msgpack_packer *pk, const cap_hyp *h, const char *ca
 int main(int argc, char **argv)
 {
 	enum { O_MODEL = 256, O_BEAM, O_MAXLEN, O_LP, O_NBEST, O_SAMPLE, O_TEMP, O_TOPK, O_SEED,
-	       O_TEXT, O_THREADS, O_BATCH, O_HELP, O_VERSION, O_DEVICE, O_REF };
+	       O_TEXT, O_THREADS, O_BATCH, O_HELP, O_VERSION, O_DEVICE, O_REF, O_PREC };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, O_MODEL },
 		{ "beam", required_argument, NULL, O_BEAM },
@@ -103,6 +105,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "device", required_argument, NULL, O_DEVICE },
 		{ "reference", no_argument, NULL, O_REF },
+		{ "precision", required_argument, NULL, O_PREC },
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, O_HELP },
@@ -111,7 +114,7 @@ int main(int argc, char **argv)
 	};
 	cap_search_opts so;
 	cap_search_opts_default(&so);
-	const char *model_path = NULL, *out_path = NULL, *device = "cpu";
+	const char *model_path = NULL, *out_path = NULL, *device = cap_default_device(), *precision = "fp32";
 	int text = 0, threads = 0, batch = 64, nbest_given = 0, sampling_opt = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
@@ -141,6 +144,7 @@ int main(int argc, char **argv)
 		case O_BATCH: batch = (int)cap_opt_int("batch", optarg, 1, 1 << 16); break;
 		case O_DEVICE: device = optarg; break;
 		case O_REF: device = "ref"; break;
+		case O_PREC: precision = optarg; break;
 		case 'o': out_path = optarg; break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION: printf("cap-generate cap %s\n", CAP_VERSION); return 0;
@@ -157,8 +161,10 @@ int main(int argc, char **argv)
 		warnx("--batch times --beam (or --nbest with --sample) is above 65536");
 		return 2;
 	}
+	cap_precision prec;
+	if (cap_precision_parse(precision, &prec) < 0) { warnx("--precision: %s", cap_errmsg()); return 2; }
 	const cap_ops *ops = cap_ops_open_or_exit(device);
-	if (threads && ops->set_threads(threads) < 0) errx(1, "%s", cap_errmsg());
+	if ((threads && ops->set_threads(threads) < 0) || ops->set_precision(prec) < 0) errx(1, "%s", cap_errmsg());
 
 	/* The model, checked, on the device. */
 	cap_generator *gen = cap_generator_open(model_path, ops, &so, batch);

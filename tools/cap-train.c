@@ -20,7 +20,7 @@ static void usage(FILE *f)
 	"                 [--dropout 0] [--clip-norm X] [--seed S] [--no-shuffle] [--init MODEL]\n"
 	"                 [--resume CKPT] [--val-captions C2 [--early-stop N]] [--log METRICS]\n"
 	"                 [--threads N] [--save-every STEPS] [--max-steps N]\n"
-	"                 [--device ref|cpu|cuda] [--reference]\n"
+	"                 [--device ref|cpu|cuda] [--precision fp32|tf32|bf16] [--reference]\n"
 	"Trains the caption decoder (Linear proj, Embedding, LSTM, Linear) with teacher forcing.\n"
 	"The checkpoint (Adam state, position, RNG) is written to MODEL.ckpt.\n");
 }
@@ -28,7 +28,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	enum { O_TOK = 256, O_NOSHUF, O_INIT, O_RESUME, O_VAL, O_EARLY, O_LOG, O_THREADS, O_SAVE,
-	       O_MAXSTEPS, O_REF, O_CLIP, O_DEVICE };
+	       O_MAXSTEPS, O_REF, O_CLIP, O_DEVICE, O_PREC };
 	static const struct option longopts[] = {
 		{ "features", required_argument, NULL, 'f' },
 		{ "captions", required_argument, NULL, 'c' },
@@ -53,6 +53,7 @@ int main(int argc, char **argv)
 		{ "save-every", required_argument, NULL, O_SAVE },
 		{ "max-steps", required_argument, NULL, O_MAXSTEPS },
 		{ "device", required_argument, NULL, O_DEVICE },
+		{ "precision", required_argument, NULL, O_PREC },
 		{ "reference", no_argument, NULL, O_REF },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -60,7 +61,7 @@ int main(int argc, char **argv)
 	};
 	cap_trainer_opts o;
 	cap_trainer_opts_default(&o);
-	const char *device = "cpu";
+	const char *device = cap_default_device(), *precision = "fp32";
 	int threads = 0, c;
 	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
 		case O_SAVE: o.save_every = cap_opt_int("save-every", optarg, 1, INT64_MAX); break;
 		case O_MAXSTEPS: o.max_steps = cap_opt_int("max-steps", optarg, 1, INT64_MAX); break;
 		case O_DEVICE: device = optarg; break;
+		case O_PREC: precision = optarg; break;
 		case O_REF: device = "ref"; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("cap-train cap %s\n", CAP_VERSION); return 0;
@@ -113,9 +115,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	cap_precision prec;
+	if (cap_precision_parse(precision, &prec) < 0) {
+		warnx("--precision: %s", cap_errmsg());
+		return 2;
+	}
 	o.ops = cap_ops_open_or_exit(device);
-	if (o.ops->set_threads(threads) < 0)
+	if (o.ops->set_threads(threads) < 0 || o.ops->set_precision(prec) < 0)
 		errx(1, "%s", cap_errmsg());
+	o.precision = precision;
 	o.progress = isatty(2);
 	if (cap_trainer_run(&o) < 0)
 		errx(1, "%s", cap_errmsg());

@@ -153,6 +153,16 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	w->dc_run = dbuf(ops, B, H, F);
 }
 
+/* The rows' losses summed in row order in double, as one process sums them on any backend. */
+static double mean_loss(cap_decoder_work *w, int N)
+{
+	w->ops->download(w->loss_h, w->loss, sizeof(double) * N);
+	double loss = 0;
+	for (int r = 0; r < N; r++)
+		loss += w->loss_h[r];
+	return loss / N;
+}
+
 double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
                         float dropout, cap_rng *rng, float *grad, size_t *tokens)
 {
@@ -234,15 +244,10 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	ops->bias_rows(lg, P->lin_b, NULL, N, V);
 	ops->gemm(0, 1, N, V, H, 1, x, H, P->lin_w, H, 1, lg, V);
 	ops->softmax_xent_rows(lg, w->target, N, V, grad ? 1.0f / (float)N : 0, w->loss);
-	ops->download(w->loss_h, w->loss, sizeof(double) * N);
-	double loss = 0;
-	for (int r = 0; r < N; r++)
-		loss += w->loss_h[r];
-	loss /= N;
 	if (tokens)
 		*tokens = (size_t)N;
 	if (!grad)
-		return loss;
+		return mean_loss(w, N);
 
 	/* ---- backward ---- */
 	cap_decoder_params G;
@@ -283,5 +288,5 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	ops->col_sums(w->dx, B, E, G.proj_b);
 	ops->zero(G.embed_w, F * V * E);
 	ops->embed_scatter_add(G.embed_w, w->dx + (size_t)B * E, w->input, N - B, E);
-	return loss;
+	return mean_loss(w, N);   /* the one wait for the backend, after all the work is queued */
 }

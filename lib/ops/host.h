@@ -20,6 +20,7 @@ void cap_host_sync(void);
 
 /* the reference kernels (lib/ops/ref/), with the contracts of ops.h */
 int cap_ref_set_threads(int n);
+int cap_host_set_precision(cap_precision p);   /* fp32 only */
 void cap_ref_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
 cap_weight *cap_ref_weight_new(const float *w, int rows, int cols, int flags);

@@ -80,6 +80,12 @@ static int open_cuda(const cap_ops **out)
 	return 0;
 }
 
+const char *cap_default_device(void)
+{
+	const char *d = getenv("CAP_DEVICE");
+	return d && *d ? d : "cpu";
+}
+
 int cap_ops_open(const char *device, const cap_ops **out)
 {
 	*out = NULL;
@@ -106,6 +112,17 @@ const cap_ops *cap_ops_open_or_exit(const char *device)
 		return ops;
 	fprintf(stderr, "%s: --device %s: %s\n", program_invocation_short_name, device, cap_errmsg());
 	exit(rc == -2 ? 2 : 1);
+}
+
+int cap_precision_parse(const char *s, cap_precision *p)
+{
+	static const char *const names[] = { "fp32", "tf32", "bf16" };
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*p = (cap_precision)i;
+			return 0;
+		}
+	return cap_fail("unknown precision '%s' (expected fp32, tf32 or bf16)", s);
 }
 
 const void *cap_ops_mirror(const cap_ops *ops, const void *host, size_t bytes)

@@ -52,6 +52,13 @@ enum {
 	                                * cap_resnet_free */
 };
 
+/* Arithmetic of the dense ops (gemm, matmul, the encoder's convolutions). */
+typedef enum cap_precision {
+	CAP_PRECISION_FP32 = 0,   /* strict fp32: what the tolerances above are written for */
+	CAP_PRECISION_TF32 = 1,   /* fp32 storage, TF32 tensor-core products (cuda) */
+	CAP_PRECISION_BF16 = 2,   /* bf16 operands, fp32 accumulation and master weights */
+} cap_precision;
+
 /* The constants of one Adam step, computed by the caller in double as torch does and rounded
  * to float (see lib/train/adam.h). */
 typedef struct cap_adam_consts {
@@ -78,6 +85,9 @@ typedef struct cap_ops {
 	/* Threads of the host side (OpenMP inside oneDNN for cpu); n <= 0 keeps the default.
 	 * -1 with cap_errmsg() when it cannot be set. */
 	int (*set_threads)(int n);
+	/* The arithmetic of the dense ops from now on. 0, or -1 with cap_errmsg() when this backend
+	 * or processor lacks it (ref and cpu: fp32 only; the encoder's bf16 is its own flag). */
+	int (*set_precision)(cap_precision p);
 
 	/* ---- dense algebra ---- */
 	/* C (M, N) = alpha op(A) op(B) + beta C; op(X) = X or X^T (ta, tb); leading dimensions are
@@ -178,10 +188,16 @@ static inline int cap_dropout_keep(uint64_t seed, uint64_t i, float p)
 	return (float)(z >> 40) * (1.0f / 16777216.0f) < 1.0f - p;
 }
 
+/* "fp32", "tf32", "bf16" -> *p; -1 with cap_errmsg() otherwise. */
+int cap_precision_parse(const char *s, cap_precision *p);
+
 /* ---- choosing a backend ---- */
 /* The built-in tables. */
 const cap_ops *cap_ops_ref(void);
 const cap_ops *cap_ops_cpu(void);
+/* The device a tool uses without --device: $CAP_DEVICE when set (so that a whole test suite or
+ * pipeline can run on another backend), else "cpu". */
+const char *cap_default_device(void);
 /* The table for a device name: "ref", "cpu" or "cuda" (loads the CUDA module). Returns 0; -1
  * with cap_errmsg() when the device exists in this build but cannot be used (no GPU, a broken
  * module); -2 with cap_errmsg() when this build has no such device (unknown name, or built

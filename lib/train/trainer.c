@@ -93,6 +93,7 @@ static int save_model(trainer *r)
 	KV("epochs_requested", asked); KV("epochs_done", done); KV("steps", steps);
 	KV("stop_reason", r->stop_reason);
 	KV("device", r->ops->name);
+	KV("precision", r->o.precision ? r->o.precision : "fp32");
 	if (r->tok_digest) KV("tokenizer", r->tok_digest);
 	if (r->tok_json) KV("tokenizer_json", r->tok_json);
 	KV("history", hist);

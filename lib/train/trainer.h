@@ -18,6 +18,7 @@ typedef struct cap_trainer_opts {
 	const char *tokenizer;                    /* tokenizer.json to embed instead of the stream's */
 	const char *init, *resume, *val, *log;    /* optional files */
 	const cap_ops *ops;                       /* the backend (required) */
+	const char *precision;                    /* as set on ops, for the metadata ("fp32" if NULL) */
 	int epochs, batch, embed, hidden, layers, shuffle, early_stop;
 	double lr, dropout, clip;
 	uint64_t seed;

@@ -16,6 +16,7 @@ static cap_ops cpu_ops = {
 	.copy = cap_host_copy,
 	.zero = cap_host_zero,
 	.sync = cap_host_sync,
+	.set_precision = cap_host_set_precision,
 	.set_threads = cap_cpu_set_threads,
 	.gemm = cap_cpu_gemm,
 	.weight_new = cap_cpu_weight_new,

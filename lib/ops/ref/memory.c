@@ -31,3 +31,11 @@ void cap_host_zero(void *dst, size_t bytes)
 void cap_host_sync(void) {}
 
 int cap_ref_set_threads(int n) { (void)n; return 0; }
+
+int cap_host_set_precision(cap_precision p)
+{
+	if (p == CAP_PRECISION_FP32)
+		return 0;
+	return cap_fail("the %s precision needs --device cuda (ref and cpu compute the decoder in fp32)",
+	                p == CAP_PRECISION_TF32 ? "tf32" : "bf16");
+}

@@ -12,6 +12,7 @@ static const cap_ops ref_ops = {
 	.copy = cap_host_copy,
 	.zero = cap_host_zero,
 	.sync = cap_host_sync,
+	.set_precision = cap_host_set_precision,
 	.set_threads = cap_ref_set_threads,
 	.gemm = cap_ref_gemm,
 	.weight_new = cap_ref_weight_new,
