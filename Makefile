@@ -84,7 +84,7 @@ check:
 check-run: $(TOOLS) $(UNITS) $(TESTTOOLS)
 	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_TESTBIN=$(abspath $(BUILD)/tests) \
 	 CAP_TESTTOOLS=$(abspath $(BUILD)/tests/tools) \
-	 PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
+	 CAP_SANITIZE=$(SANITIZE) PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
 
 # The main job on the embedded default: the whole pipeline on examples/shapes.
 demo:

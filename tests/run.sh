@@ -46,5 +46,13 @@ done
 for t in "$here"/py/test_*.py; do
 	[ -f "$t" ] && run_one "py/$(basename "$t")" "$PYTHON" "$t"
 done
+# The parity tests again on the ref backend (plain C from end to end): --device ref must agree
+# with the oracles as --device cpu does. Skipped under the sanitizers, where plain C loops over
+# ResNet-152 take too long to be worth it.
+if [ "${CAP_SANITIZE:-0}" != 1 ]; then
+	for t in "$here"/py/test_*_parity.py; do
+		[ -f "$t" ] && run_one "py/ref/$(basename "$t")" env CAP_DEVICE=ref "$PYTHON" "$t"
+	done
+fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
