@@ -1,6 +1,5 @@
-/* cap-encode: images to ResNet features (a `features` stream), see man/cap-encode.1.
- * Decoder threads (lib/image/pipeline.c) prepare images while the network (lib/encoder, lib/ops)
- * runs batches; records are written in input order. */
+/* cap-encode: images to ResNet features (a `features` stream), see man/cap-encode.1. The work
+ * is lib/encoder/encode.c; this is its command line. */
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -14,13 +13,10 @@
 #include <unistd.h>
 
 #include "core/cli.h"
-#include "image/pipeline.h"
 #include "core/error.h"
+#include "encoder/encode.h"
+#include "image/pipeline.h"
 #include "ops/ops.h"
-#include "image/resize.h"
-#include "encoder/resnet.h"
-#include "io/stream.h"
-#include "io/tensors.h"
 
 
 static void usage(FILE *f)
@@ -46,150 +42,6 @@ static void usage(FILE *f)
 	        "  --device D         ref, cpu (default) or cuda; --reference is --device ref\n"
 	        "  -o, --output OUT   write the stream to OUT (default: standard output)\n"
 	        "No IMAGE arguments: one path a line on standard input.\n");
-}
-
-typedef struct run {
-	cap_resnet *net;
-	const cap_ops *ops;
-	cap_encoder *eng;
-	cap_writer *w;
-	int batch, basename, progress;
-	float *in, *out;
-	char **paths;
-	int n;                   /* images in the current batch */
-	long done, failed, total;
-	double t0, last_progress;
-} run;
-
-static void show_progress(run *r, int final)
-{
-	double t = cap_now();
-	if (!r->progress || (!final && t - r->last_progress < 0.5))
-		return;
-	r->last_progress = t;
-	double rate = r->done / (t - r->t0 > 1e-9 ? t - r->t0 : 1e-9);
-	fprintf(stderr, "\rcap-encode: %ld images", r->done);
-	if (r->total >= 0)
-		fprintf(stderr, " of %ld", r->total);
-	fprintf(stderr, ", %.1f img/s", rate);
-	if (r->total >= 0 && rate > 0 && !final) {
-		long eta = (long)((r->total - r->done - r->failed) / rate);
-		fprintf(stderr, ", ETA %ld:%02ld", eta / 60, eta % 60);
-	}
-	fprintf(stderr, "\033[K%s", final ? "\n" : "");
-}
-
-static void flush(run *r)
-{
-	if (r->n == 0)
-		return;
-	if (r->ops->encoder_run(r->eng, r->in, r->n, r->out) < 0) {
-		cap_writer_abort(r->w);
-		errx(1, "%s", cap_errmsg());
-	}
-	int dim = r->net->dim;
-	for (int i = 0; i < r->n; i++) {
-		msgpack_packer *pk = cap_writer_packer(r->w);
-		const char *name = r->paths[i];
-		if (r->basename) {
-			const char *slash = strrchr(name, '/');
-			if (slash && slash[1])
-				name = slash + 1;
-		}
-		msgpack_pack_map(pk, 3);
-		cap_pack_kv_str(pk, "image", name);
-		cap_pack_str(pk, "feature");
-		cap_pack_f32_bin(pk, r->out + (size_t)i * dim, (size_t)dim);
-		cap_pack_str(pk, "shape");
-		msgpack_pack_array(pk, 1);
-		msgpack_pack_uint32(pk, (uint32_t)dim);
-		if (cap_writer_end(r->w) < 0)
-			errx(1, "%s", cap_errmsg());
-		free(r->paths[i]);
-	}
-	r->done += r->n;
-	r->n = 0;
-	show_progress(r, 0);
-}
-
-static void pack_floats(msgpack_packer *pk, const char *key, const double *v)
-{
-	cap_pack_str(pk, key);
-	msgpack_pack_array(pk, 3);
-	for (int i = 0; i < 3; i++)
-		msgpack_pack_double(pk, v[i]);
-}
-
-static void write_header(cap_writer *w, const cap_resnet *net, const char *weights_id,
-                         const char *weights_file, const cap_preprocess_opts *po, const char *shard,
-                         const char *precision, const char *device)
-{
-	msgpack_packer *pk = cap_writer_packer(w);
-	cap_pack_header(pk, "features", shard ? 7 : 6);
-	cap_pack_kv_uint(pk, "dim", (uint64_t)net->dim);
-	cap_pack_kv_str(pk, "dtype", "float32");
-	char arch[32];
-	snprintf(arch, sizeof arch, "resnet%d", net->depth);
-	cap_pack_str(pk, "encoder");
-	msgpack_pack_map(pk, weights_file ? 5 : 4);
-	cap_pack_kv_str(pk, "arch", arch);
-	cap_pack_kv_uint(pk, "depth", (uint64_t)net->depth);
-	cap_pack_kv_str(pk, "weights", weights_id);
-	if (weights_file)
-		cap_pack_kv_str(pk, "weights_file", weights_file);
-	cap_pack_kv_str(pk, "precision", precision);
-	cap_pack_str(pk, "preprocess");
-	int squash = po->mode == CAP_PREPROCESS_SQUASH;
-	msgpack_pack_map(pk, squash ? 4 : 5);
-	cap_pack_kv_str(pk, "mode", squash ? "squash" : "resize-crop");
-	if (!squash)
-		cap_pack_kv_uint(pk, "resize", (uint64_t)po->resize);
-	cap_pack_kv_uint(pk, squash ? "size" : "crop", (uint64_t)po->crop);
-	pack_floats(pk, "mean", cap_imagenet_mean);
-	pack_floats(pk, "std", cap_imagenet_std);
-	cap_pack_kv_str(pk, "tool", "cap-encode " CAP_VERSION);
-	cap_pack_kv_str(pk, "device", device);
-	if (shard)
-		cap_pack_kv_str(pk, "shard", shard);
-	if (cap_writer_end(w) < 0)
-		errx(1, "%s", cap_errmsg());
-}
-
-typedef struct digest_job {
-	pthread_t thread;
-	const cap_tensors *ts;
-	int rc;
-	char hex[65];
-	char msg[512];
-} digest_job;
-
-static void *digest_run(void *arg)
-{
-	digest_job *j = arg;
-	j->rc = cap_tensors_digest(j->ts, j->hex);
-	if (j->rc < 0)   /* messages are per thread: carry it over */
-		snprintf(j->msg, sizeof j->msg, "%s", cap_errmsg());
-	return NULL;
-}
-
-/* "random" or "random:SEED": 1 and *seed; 0 for anything else. */
-static int parse_random(const char *s, uint64_t *seed)
-{
-	if (strcmp(s, "random") == 0) {
-		*seed = 0;
-		return 1;
-	}
-	if (strncmp(s, "random:", 7) != 0)
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s + 7, &end, 10);
-	if (end == s + 7 || *end || errno || s[7] == '-') {
-		warnx("--weights %s: the seed must be a non-negative integer", s);
-		exit(2);
-	}
-	*seed = v;
-	return 1;
 }
 
 int main(int argc, char **argv)
@@ -277,102 +129,22 @@ int main(int argc, char **argv)
 		warnx("--bf16 contradicts --precision %s", precision);
 		return 2;
 	}
-	bf16 = prec == CAP_PRECISION_BF16;   /* the encoder's own bf16 path (AVX512-BF16 on cpu) */
-	const cap_ops *ops = cap_ops_open_or_exit(device);
-	if ((threads > 0 && ops->set_threads(threads) < 0) ||
-	    (prec == CAP_PRECISION_TF32 && ops->set_precision(prec) < 0))
-		errx(1, "%s", cap_errmsg());
-
-	/* The network. */
 	uint64_t seed;
-	cap_resnet *net;
-	cap_encoder *eng = NULL;
-	/* the encoder may free the net's weights as it copies them: half the peak memory */
-	int flags = CAP_ENCODER_TAKE_WEIGHTS | (bf16 ? CAP_ENCODER_BF16 : 0);
-	char weights_id[96];
-	const char *weights_file = NULL;
-	if (parse_random(weights, &seed)) {
-		net = cap_resnet_random(152, seed);
-		snprintf(weights_id, sizeof weights_id, "random:%" PRIu64, seed);
-		warnx("random weights (ResNet-152, torchvision init, seed %" PRIu64 "): features are not meaningful",
-		      seed);
-	} else {
-		cap_tensors *ts = cap_tensors_load(weights);
-		if (!ts)
-			errx(1, "%s", cap_errmsg());
-		/* The digest (a pass over all the weights) runs beside building the network. */
-		digest_job dj = {.ts = ts};
-		int threaded = pthread_create(&dj.thread, NULL, digest_run, &dj) == 0;
-		if (!threaded)
-			digest_run(&dj);
-		net = cap_resnet_from_tensors(ts);
-		if (!net)
-			errx(1, "%s: %s", weights, cap_errmsg());
-		eng = ops->encoder_new(net, batch, po.crop, po.crop, flags);
-		if (!eng)
-			errx(1, "%s", cap_errmsg());
-		if (threaded)
-			pthread_join(dj.thread, NULL);
-		if (dj.rc < 0)
-			errx(1, "%s: %s", weights, dj.msg);
-		snprintf(weights_id, sizeof weights_id, "sha256:%s", dj.hex);
-		cap_tensors_free(ts);
-		const char *slash = strrchr(weights, '/');
-		weights_file = slash ? slash + 1 : weights;
+	if (cap_encode_parse_random(weights, &seed) < 0) {
+		warnx("%s", cap_errmsg());
+		return 2;
 	}
-	if (!net)
+	cap_encode_opts eo = { .weights = weights, .out = out_path, .precision = prec, .pre = po,
+	                       .batch = batch, .decoders = decoders, .basename = basename_opt,
+	                       .progress = isatty(2), .shard = shard, .shard_k = shard_k,
+	                       .shard_n = shard_n, .images = optind < argc ? argv + optind : NULL,
+	                       .nimages = argc - optind };
+	eo.ops = cap_ops_open_or_exit(device);
+	if ((threads > 0 && eo.ops->set_threads(threads) < 0) ||
+	    (prec == CAP_PRECISION_TF32 && eo.ops->set_precision(prec) < 0))
 		errx(1, "%s", cap_errmsg());
-	if (!eng && !(eng = ops->encoder_new(net, batch, po.crop, po.crop, flags)))
+	int rc = cap_encode_run(&eo);
+	if (rc < 0)
 		errx(1, "%s", cap_errmsg());
-
-	cap_paths *paths = optind < argc ? cap_paths_args(argv + optind, argc - optind, shard_k, shard_n)
-	                                 : cap_paths_lines(stdin, shard_k, shard_n);
-	long total = cap_paths_total(paths);
-	/* two batches in flight: one being filled while the network runs the other */
-	cap_pipeline *pipe = cap_pipeline_start(paths, &po, decoders, 2 * batch + decoders);
-	if (!pipe)
-		errx(1, "%s", cap_errmsg());
-	cap_writer *w = cap_writer_open(out_path);
-	if (!w)
-		errx(1, "%s", cap_errmsg());
-	write_header(w, net, weights_id, weights_file, &po, shard,
-	             prec == CAP_PRECISION_BF16 ? "bf16" : prec == CAP_PRECISION_TF32 ? "tf32" : "fp32", ops->name);
-
-	run r = {.net = net, .ops = ops, .eng = eng, .w = w, .batch = batch, .basename = basename_opt,
-	         .progress = isatty(2), .total = total, .t0 = cap_now()};
-	size_t npix = (size_t)3 * po.crop * po.crop;
-	r.in = cap_xmalloc((size_t)batch * npix * sizeof *r.in);
-	r.out = cap_xmalloc((size_t)batch * net->dim * sizeof *r.out);
-	r.paths = cap_xcalloc((size_t)batch, sizeof *r.paths);
-	const cap_pipeline_item *it;
-	while ((it = cap_pipeline_next(pipe))) {
-		if (!it->ok) {
-			if (r.progress)
-				fprintf(stderr, "\r\033[K");
-			warnx("%s (skipped)", it->err);
-			r.failed++;
-			continue;
-		}
-		memcpy(r.in + (size_t)r.n * npix, it->pixels, npix * sizeof *r.in);
-		r.paths[r.n++] = cap_xstrdup(it->path);
-		if (r.n == batch)
-			flush(&r);
-	}
-	flush(&r);
-	show_progress(&r, 1);
-	const char *msg;
-	int read_error = cap_pipeline_read_error(pipe, &msg);
-	if (read_error)
-		warnx("%s", msg);
-	cap_pipeline_free(pipe);
-	if (cap_writer_close(w) < 0)
-		errx(1, "%s", cap_errmsg());
-	ops->encoder_free(eng);
-	cap_resnet_free(net);
-	free(r.in);
-	free(r.out);
-	free(r.paths);
-	if (r.failed)
-		warnx("%ld of %ld images failed", r.failed, r.failed + r.done);
-	return r.failed || read_error ? 1 : 0;
+	return rc;
 }
