@@ -13,6 +13,9 @@ void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float
 
 /* AVX-512 (compiled with target attributes; only called where the CPU has AVX-512F) */
 void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);
+void cap_avx512_lstm_cell_backward(const float *g, const float *c_prev, const float *tc, const float *dh,
+                                   const float *dh_rec, float *dc, float *dg, int n, int H);
+void cap_avx512_log_softmax_rows(float *x, int rows, int n);
 void cap_avx512_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale,
                                   double *loss);
 void cap_avx512_adam_step(float *param, const float *grad, float *m, float *v, size_t n,

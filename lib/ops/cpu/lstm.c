@@ -33,6 +33,50 @@ AVX512 static void cell_avx512(float *pre, const float *c_prev, float *c, float 
 	}
 }
 
+/* The backward of one row (see ops.h and the plain loop in lib/ops/ref/lstm.c, whose operation
+ * order this keeps: the two agree to float rounding of the fused multiply-adds). */
+AVX512 static void cell_backward_avx512(const float *a, const float *cp, const float *t, const float *dho,
+                                        const float *dhr, float *dcr, float *d, int H)
+{
+	__m512 one = _mm512_set1_ps(1.0f);
+	int j = 0;
+	for (; j + 16 <= H; j += 16) {
+		__m512 i = _mm512_loadu_ps(a + j), f = _mm512_loadu_ps(a + H + j);
+		__m512 g = _mm512_loadu_ps(a + 2 * H + j), o = _mm512_loadu_ps(a + 3 * H + j);
+		__m512 tc = _mm512_loadu_ps(t + j);
+		__m512 dh = _mm512_add_ps(_mm512_loadu_ps(dho + j), _mm512_loadu_ps(dhr + j));
+		__m512 dc = _mm512_add_ps(_mm512_loadu_ps(dcr + j),
+		                          _mm512_mul_ps(_mm512_mul_ps(dh, o), _mm512_sub_ps(one, _mm512_mul_ps(tc, tc))));
+		__m512 cprev = cp ? _mm512_loadu_ps(cp + j) : _mm512_setzero_ps();
+		_mm512_storeu_ps(d + j, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(dc, g), i), _mm512_sub_ps(one, i)));
+		_mm512_storeu_ps(d + H + j, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(dc, cprev), f), _mm512_sub_ps(one, f)));
+		_mm512_storeu_ps(d + 2 * H + j, _mm512_mul_ps(_mm512_mul_ps(dc, i), _mm512_sub_ps(one, _mm512_mul_ps(g, g))));
+		_mm512_storeu_ps(d + 3 * H + j, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(dh, tc), o), _mm512_sub_ps(one, o)));
+		_mm512_storeu_ps(dcr + j, _mm512_mul_ps(dc, f));
+	}
+	for (; j < H; j++) {
+		float i = a[j], f = a[H + j], gv = a[2 * H + j], ov = a[3 * H + j];
+		float dhj = dho[j] + dhr[j];
+		float dcj = dcr[j] + dhj * ov * (1 - t[j] * t[j]);
+		float cprev = cp ? cp[j] : 0.0f;
+		d[j] = dcj * gv * i * (1 - i);
+		d[H + j] = dcj * cprev * f * (1 - f);
+		d[2 * H + j] = dcj * i * (1 - gv * gv);
+		d[3 * H + j] = dhj * t[j] * ov * (1 - ov);
+		dcr[j] = dcj * f;
+	}
+}
+
+void cap_avx512_lstm_cell_backward(const float *g, const float *c_prev, const float *tc, const float *dh,
+                                   const float *dh_rec, float *dc, float *dg, int n, int H)
+{
+	for (int b = 0; b < n; b++) {
+		size_t o = (size_t)b * H;
+		cell_backward_avx512(g + 4 * o, c_prev ? c_prev + o : NULL, tc + o, dh + o, dh_rec + o, dc + o,
+		                     dg + 4 * o, H);
+	}
+}
+
 void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H)
 {
 	for (int b = 0; b < n; b++) {

@@ -38,6 +38,38 @@ AVX512 static double xent_avx512(float *v, uint32_t tg, int V, float grad_scale)
 	return (double)logf(s) - (double)xt;
 }
 
+/* log-softmax of one row: the sum of exponentials in 16 float lanes (each lane's sum stays
+ * within a few ulp: the terms are <= 1), the lanes added in double, one log. */
+AVX512 static void log_softmax_avx512(float *v, int n)
+{
+	int j = 0;
+	__m512 m = _mm512_set1_ps(-INFINITY);
+	for (; j + 16 <= n; j += 16)
+		m = _mm512_max_ps(m, _mm512_loadu_ps(v + j));
+	float mx = _mm512_reduce_max_ps(m);
+	for (; j < n; j++)
+		mx = v[j] > mx ? v[j] : mx;
+	__m512 vm = _mm512_set1_ps(mx), acc = _mm512_setzero_ps();
+	for (j = 0; j + 16 <= n; j += 16)
+		acc = _mm512_add_ps(acc, exp512(_mm512_sub_ps(_mm512_loadu_ps(v + j), vm)));
+	double s = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(acc)),
+	                                _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)))));
+	for (; j < n; j++)
+		s += exp((double)v[j] - mx);
+	float lse = mx + (float)log(s);
+	__m512 vl = _mm512_set1_ps(lse);
+	for (j = 0; j + 16 <= n; j += 16)
+		_mm512_storeu_ps(v + j, _mm512_sub_ps(_mm512_loadu_ps(v + j), vl));
+	for (; j < n; j++)
+		v[j] -= lse;
+}
+
+void cap_avx512_log_softmax_rows(float *x, int rows, int n)
+{
+	for (int r = 0; r < rows; r++)
+		log_softmax_avx512(x + (size_t)r * n, n);
+}
+
 void cap_avx512_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale,
                                   double *loss)
 {

@@ -50,6 +50,8 @@ static void choose(void)
 #if defined(__x86_64__)
 	if (cap_cpu_has(CAP_CPU_AVX512F)) {
 		cpu_ops.lstm_cell_forward = cap_avx512_lstm_cell_forward;
+		cpu_ops.lstm_cell_backward = cap_avx512_lstm_cell_backward;
+		cpu_ops.log_softmax_rows = cap_avx512_log_softmax_rows;
 		cpu_ops.softmax_xent_rows = cap_avx512_softmax_xent_rows;
 		cpu_ops.adam_step = cap_avx512_adam_step;
 		cpu_ops.sum_squares = cap_avx512_sum_squares;
