@@ -7,21 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "core/buf.h"
 #include "core/cli.h"
-#include "decoder/decoder.h"
 #include "core/error.h"
-#include "core/outfile.h"
 #include "ops/ops.h"
 #include "search/generate.h"
-#include "io/stream.h"
-#include "io/tensors.h"
-#include "text/tokenizer.h"
 
-static const char *prog = "cap-generate";
 
 static void usage(FILE *f)
 {
@@ -48,43 +40,6 @@ static void usage(FILE *f)
 	  "  --threads N           threads for the matrix products (default: all cores)\n"
 	  "  --batch N             images decoded together (default 64)\n"
 	  "  -o OUT                output file, written atomically (default: stdout)\n");
-}
-
-/* Output: a generated stream through cap_writer, or text lines written to a temporary file
- * renamed into place at the end (or stdout). */
-/* The output: a generated stream, or with --text a text file; both written atomically. */
-typedef struct output {
-	cap_writer *w;
-	cap_outfile *f;
-} output;
-
-static int out_open(output *o, const char *path, int text)
-{
-	memset(o, 0, sizeof *o);
-	if (text) o->f = cap_outfile_open(path);
-	else o->w = cap_writer_open(path);
-	return o->w || o->f ? 0 : -1;
-}
-
-static int out_close(output *o, int ok)
-{
-	if (o->w) {
-		if (ok) return cap_writer_close(o->w);
-		cap_writer_abort(o->w);
-		return 0;
-	}
-	if (ok) return cap_outfile_close(o->f);
-	cap_outfile_abort(o->f);
-	return 0;
-}
-
-static void pack_hyp_fields(msgpack_packer *pk, const cap_hyp *h, const char *caption, size_t len)
-{
-	cap_pack_str(pk, "caption");
-	cap_pack_strn(pk, caption, len);
-	cap_pack_str(pk, "ids");
-	cap_pack_u32_array(pk, h->ids, h->n);
-	cap_pack_kv_double(pk, "logprob", h->logprob);
 }
 
 int main(int argc, char **argv)
@@ -169,123 +124,13 @@ int main(int argc, char **argv)
 	/* The model, checked, on the device. */
 	cap_generator *gen = cap_generator_open(model_path, ops, &so, batch);
 	if (!gen) errx(1, "%s", cap_errmsg());
-	const cap_decoder *m = cap_generator_model(gen);
-	const cap_tokenizer *tok = cap_generator_tokenizer(gen);
 
-	/* The features. */
-	int nin = argc - optind;
-	cap_reader *r = cap_reader_open((const char *const *)argv + optind, nin, "features");
-	if (!r) errx(1, "%s", cap_errmsg());
-	const msgpack_object *dimo = cap_map_get(cap_reader_header(r), "dim");
-	uint64_t dim;
-	if (dimo && cap_obj_uint(dimo, &dim) == 0 && dim != (uint64_t)m->cfg.feat_dim)
-		errx(1, "%s: features of dimension %llu, but the model %s takes %d", cap_reader_name(r),
-		     (unsigned long long)dim, model_path, m->cfg.feat_dim);
-
-	output out;
-	if (out_open(&out, out_path, text) < 0) errx(1, "%s", cap_errmsg());
-	if (!text) {
-		msgpack_packer *pk = cap_writer_packer(out.w);
-		cap_pack_header(pk, "generated", 6);
-		cap_pack_kv_str(pk, "model", cap_generator_digest(gen));
-		cap_pack_kv_str(pk, "tokenizer", cap_tokenizer_digest(tok));
-		cap_pack_kv_uint(pk, "vocab_size", (uint64_t)m->cfg.vocab);
-		cap_pack_kv_str(pk, "tool", "cap-generate " CAP_VERSION);
-		cap_pack_kv_str(pk, "device", ops->name);
-		cap_pack_str(pk, "decoding");
-		const char *method = so.sample ? "sample" : so.beam > 1 ? "beam" : "greedy";
-		msgpack_pack_map(pk, so.sample ? 6 : 5);
-		cap_pack_kv_str(pk, "method", method);
-		cap_pack_kv_uint(pk, "max_len", (uint64_t)so.max_len);
-		cap_pack_kv_uint(pk, "nbest", (uint64_t)so.nbest);
-		if (so.sample) {
-			cap_pack_kv_double(pk, "temperature", so.temperature);
-			cap_pack_kv_uint(pk, "top_k", (uint64_t)so.top_k);
-			cap_pack_kv_uint(pk, "seed", so.seed);
-		} else {
-			cap_pack_kv_uint(pk, "beam", (uint64_t)so.beam);
-			cap_pack_kv_double(pk, "length_penalty", so.length_penalty);
-		}
-		if (cap_writer_end(out.w) < 0) errx(1, "%s", cap_errmsg());
-	}
-
-	int D = m->cfg.feat_dim;
-	float *feats = cap_xmalloc((size_t)batch * D * sizeof *feats);
-	char **names = cap_xcalloc(batch, sizeof *names);
-	cap_search_result *res = cap_xcalloc(batch, sizeof *res);
-	cap_buf cap = { 0 };
-	uint64_t done = 0;
-	int rc = 0, nb = 0, eof = 0, tty = isatty(2);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!eof && rc == 0) {
-		/* Fill a batch. */
-		nb = 0;
-		while (nb < batch) {
-			const msgpack_object *rec;
-			int k = cap_reader_next(r, &rec);
-			if (k < 0) { warnx("%s", cap_errmsg()); rc = 1; break; }
-			if (k == 0) { eof = 1; break; }
-			const char *img;
-			size_t len;
-			if (cap_rec_str(r, rec, "image", &img, &len) < 0 ||
-			    cap_rec_f32(r, rec, "feature", feats + (size_t)nb * D, (size_t)D) < 0) {
-				warnx("%s (the model %s takes features of dimension %d)", cap_errmsg(), model_path, D);
-				rc = 1;
-				break;
-			}
-			free(names[nb]);
-			names[nb] = cap_xmalloc(len + 1);
-			memcpy(names[nb], img, len);
-			names[nb][len] = 0;
-			nb++;
-		}
-		if (rc || nb == 0) break;
-		if (cap_generator_run(gen, feats, nb, done, res) < 0) { warnx("%s", cap_errmsg()); rc = 1; break; }
-		for (int b = 0; b < nb && rc == 0; b++) {
-			const cap_hyp *best = &res[b].hyps[0];
-			cap_buf_reset(&cap);
-			if (cap_tokenizer_decode(tok, best->ids, best->n, &cap) < 0) {
-				warnx("%s", cap_errmsg());
-				rc = 1;
-				break;
-			}
-			if (text) {
-				fprintf(cap_outfile_fp(out.f), "%s\t%s\n", names[b], cap.len ? cap.data : "");
-				continue;
-			}
-			msgpack_packer *pk = cap_writer_packer(out.w);
-			int with_nbest = nbest_given;
-			msgpack_pack_map(pk, 4 + with_nbest);
-			cap_pack_kv_str(pk, "image", names[b]);
-			pack_hyp_fields(pk, best, cap.len ? cap.data : "", cap.len);
-			if (with_nbest) {
-				cap_pack_str(pk, "nbest");
-				msgpack_pack_array(pk, res[b].n);
-				for (int i = 0; i < res[b].n; i++) {
-					cap_buf_reset(&cap);
-					cap_tokenizer_decode(tok, res[b].hyps[i].ids, res[b].hyps[i].n, &cap);
-					msgpack_pack_map(pk, 3);
-					pack_hyp_fields(pk, &res[b].hyps[i], cap.len ? cap.data : "", cap.len);
-				}
-			}
-			if (cap_writer_end(out.w) < 0) { warnx("%s", cap_errmsg()); rc = 1; }
-		}
-		for (int b = 0; b < nb; b++) cap_search_result_free(&res[b]);
-		done += (uint64_t)nb;
-		if (tty) {
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-			fprintf(stderr, "\r%s: %llu images, %.1f captions/s", prog, (unsigned long long)done,
-			        s > 0 ? (double)done / s : 0.0);
-		}
-	}
-	if (tty && done) fputc('\n', stderr);
-	if (out_close(&out, rc == 0) < 0) { warnx("%s", cap_errmsg()); rc = 1; }
-	for (int b = 0; b < batch; b++) free(names[b]);
-	free(names); free(res); free(feats);
-	cap_buf_free(&cap);
-	cap_reader_close(r);
+	cap_generate_io io = { .inputs = (const char *const *)argv + optind, .ninputs = argc - optind,
+	                       .out_path = out_path, .text = text, .nbest = nbest_given,
+	                       .progress = isatty(2), .model_path = model_path, .device = ops->name };
+	int rc = cap_generate_run(gen, &io);
+	if (rc < 0)
+		warnx("%s", cap_errmsg());
 	cap_generator_free(gen);
-	return rc;
+	return rc < 0 ? 1 : 0;
 }

@@ -78,6 +78,8 @@ fail:
 
 const cap_decoder *cap_generator_model(const cap_generator *g) { return g->m; }
 const cap_tokenizer *cap_generator_tokenizer(const cap_generator *g) { return g->tok; }
+const cap_search_opts *cap_generator_opts(const cap_generator *g) { return &g->so; }
+int cap_generator_batch(const cap_generator *g) { return g->batch; }
 const char *cap_generator_digest(const cap_generator *g) { return g->m->file_digest; }
 
 int cap_generator_run(cap_generator *g, const float *feats, int n, uint64_t first_index,

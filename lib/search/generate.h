@@ -25,4 +25,21 @@ const char *cap_generator_digest(const cap_generator *g);
 int cap_generator_run(cap_generator *g, const float *feats, int n, uint64_t first_index,
                       cap_search_result *res);
 void cap_generator_free(cap_generator *g);
+const cap_search_opts *cap_generator_opts(const cap_generator *g);
+int cap_generator_batch(const cap_generator *g);
+
+/* ---- the streams around it (generate_io.c) ---- */
+typedef struct cap_generate_io {
+	const char *const *inputs;  /* features streams; none or "-": standard input */
+	int ninputs;
+	const char *out_path;       /* NULL or "-": standard output; written atomically otherwise */
+	int text;                   /* 1: lines IMAGE<TAB>CAPTION instead of a 'generated' stream */
+	int nbest;                  /* 1: records carry the n-best list */
+	int progress;               /* 1: captions/s on stderr */
+	const char *model_path;     /* for messages */
+	const char *device;         /* recorded in the header */
+} cap_generate_io;
+/* Captions every image of the inputs in batches. 0, or -1 with cap_errmsg() naming the stream
+ * and record (the output is then removed, never left looking complete). */
+int cap_generate_run(cap_generator *g, const cap_generate_io *io);
 #endif
