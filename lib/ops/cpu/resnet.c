@@ -19,7 +19,7 @@
 #include "ops/cpu/cpu.h"
 #include "ops/ref/conv.h"
 #include "core/error.h"
-#include "encoder/resnet.h"
+#include "ops/resnet_net.h"
 
 #define NSLOTS 3
 

@@ -4,7 +4,7 @@
 #include "ops/host.h"
 #include "ops/ref/conv.h"
 #include "core/error.h"
-#include "encoder/resnet.h"
+#include "ops/resnet_net.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
