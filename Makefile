@@ -92,8 +92,12 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory -f pipelines/shapes.mk BIN=$(BUILD)/bin OUT=$(BUILD)/demo
 
-bench: $(TOOLS)
-	@CAP_BIN=$(abspath $(BUILD)/bin) PYTHON=$(PYTHON) bench/run.sh $(B)
+$(BUILD)/bench/cap-peak: bench/peak.c $(BUILD)/libcap.a $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
+
+bench: $(TOOLS) $(BUILD)/bench/cap-peak
+	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_PEAK=$(abspath $(BUILD)/bench/cap-peak) PYTHON=$(PYTHON) bench/run.sh $(B)
 
 lint-man:
 	mandoc -Tlint -W warning $(MANPAGES)

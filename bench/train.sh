@@ -41,11 +41,19 @@ ours() { # label, extra options
 		--threads "$THREADS" --epochs 1 --log "$W/log.mp" "$@" 2>"$W/time.txt" >/dev/null || { cat "$W/time.txt"; return; }
 	rss=$(awk '/Maximum resident/ {print $6}' "$W/time.txt")
 	"$PY" -c '
-import msgpack, sys
+import msgpack, os, sys
 r = [x for x in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False) if x.get("type") == "step"][3:]
 s = sum(x["seconds"] for x in r) / len(r); tok = sum(x["tokens"] for x in r) / len(r)
 print("%-28s %.4f s/step %7.1f s/epoch (extrapolated, 469 steps) %6.0f tokens/step  peak RSS %.0f MB" % (sys.argv[2], s, s * 469, tok, int(sys.argv[3]) / 1024))
-open(sys.argv[4], "w").write("%.6f" % s)' "$W/log.mp" "$label" "$rss" "$W/s.$label"
+# FLOPs of the step: per token the forward is 2 (4HE + 4HH + HV), the backward twice that; per
+# caption the projection 2 DE, times 3 likewise (E 256, H 512, D 2048, batch 64).
+V = next(msgpack.Unpacker(open(sys.argv[5], "rb"), raw=False))["vocab_size"]
+E, H, D, B = 256, 512, 2048, 64
+fl = 3 * tok * 2 * (4 * H * E + 4 * H * H + H * V) + 3 * B * 2 * D * E
+peak = float(os.environ.get("PEAK_GFLOPS") or 0)
+print("%-28s %.2f GFLOP a step, %.1f GFLOP/s%s" % ("", fl / 1e9, fl / s / 1e9,
+      ", %.0f%% of the measured %.0f GFLOP/s peak" % (100 * fl / s / 1e9 / peak, peak) if peak else ""))
+open(sys.argv[4], "w").write("%.6f" % s)' "$W/log.mp" "$label" "$rss" "$W/s.$label" "$W/captions.mp"
 }
 echo "# threads $THREADS; ours $STEPS steps, PyTorch $TSTEPS steps, each after 3 warm-up steps"
 ours "cap-train (shuffled)" --max-steps $((STEPS + 3))
