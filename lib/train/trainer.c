@@ -307,8 +307,13 @@ static int make_model(trainer *r, uint64_t V)
 	if ((uint64_t)r->m->cfg.vocab < V)
 		return cap_fail("%s: model vocabulary %d is smaller than the captions' %" PRIu64, src,
 		                r->m->cfg.vocab, V);
-	if (o->val && !r->best)
+	if (!o->val) {   /* a run resumed without validation ends with its final parameters */
+		free(r->best);
+		r->best = NULL;
+		r->best_epoch = 0;
+	} else if (!r->best) {
 		r->best = cap_xcalloc(r->m->n_params, sizeof(float));
+	}
 	return 0;
 }
 

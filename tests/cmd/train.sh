@@ -66,9 +66,14 @@ wait $pid 2>/dev/null
 # remove it so the check at the end sees only what the other runs left.
 rm -f "$T"/k2.st*.tmp.*
 ckstep() { "$PY" -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.loads(f.read(n))["__metadata__"]["step"])' "$1"; }
+meta() { "$PY" -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.loads(f.read(n))["__metadata__"].get(sys.argv[2], ""))' "$1" "$2"; }
 if [ -f "$T/k2.st.ckpt" ]; then
 	s=$(ckstep "$T/k2.st.ckpt")
 	[ "$s" -lt 300 ] && ok "killed at step $s of 300" || skip "the run ended before the kill"
+	# a run cut short leaves no model that looks finished: only the checkpoint
+	if [ "$s" -lt 300 ]; then
+		[ ! -e "$T/k2.st" ] && ok "no model file after the kill" || notok "a killed run left $T/k2.st"
+	fi
 	check "resume after kill -9" cap-train $K --max-steps 300 --resume "$T/k2.st.ckpt" -o "$T/k2.st"
 	check_same "model after kill -9 and resume equals the uninterrupted one" "$T/k1.st" "$T/k2.st"
 else
@@ -84,6 +89,41 @@ r = [x for x in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False) if x.get("t
 sys.exit(not (len(r) < 40 and all("val_loss" in x and "perplexity" in x for x in r)))' "$T/v.mp" \
 	&& ok "val loss and perplexity logged; early stop ended the run" || notok "val loss and perplexity logged; early stop ended the run"
 grep -q '"best_epoch' "$T/v.st" && ok "history names the best epoch" || notok "history names the best epoch"
+# The model records why and when the run ended.
+[ "$(meta "$T/v.st" stop_reason)" = early_stop ] && [ "$(meta "$T/v.st" epochs_requested)" = 40 ] &&
+	[ "$(meta "$T/v.st" epochs_done)" -lt 40 ] && [ "$(meta "$T/v.st" device)" = cpu ] &&
+	ok "metadata: stop_reason early_stop, epochs asked 40, done $(meta "$T/v.st" epochs_done), device cpu" ||
+	notok "metadata of an early-stopped run ($(meta "$T/v.st" stop_reason) $(meta "$T/v.st" epochs_done))"
+[ "$(meta "$T/m.st" stop_reason)" = epochs ] && [ "$(meta "$T/m.st" epochs_done)" = 6 ] &&
+	ok "metadata: stop_reason epochs after all 6" || notok "metadata of a full run ($(meta "$T/m.st" stop_reason))"
+[ "$(meta "$T/full.st" stop_reason)" = max_steps ] && [ "$(meta "$T/full.st" steps)" = 20 ] &&
+	ok "metadata: stop_reason max_steps at 20" || notok "metadata of a --max-steps run ($(meta "$T/full.st" stop_reason))"
+# With validation the model holds the best epoch's parameters: its val loss is the best logged.
+"$PY" - "$T" <<'PYEOF' && ok "the model holds the best validation epoch" || notok "the model holds the best validation epoch"
+import json, msgpack, struct, sys
+d = sys.argv[1]
+f = open(d + "/v.st", "rb"); n = struct.unpack("<Q", f.read(8))[0]
+h = json.loads(json.loads(f.read(n))["__metadata__"]["history"])
+ep = [e for e in h["epochs"]]
+best = min(ep, key=lambda e: e["val_loss"])
+sys.exit(not (h["best_epoch"] == best["epoch"] and h["best_epoch"] < len(ep)))
+PYEOF
+# ... and its parameters are that epoch's: at lr 0 one more epoch reports the same val loss.
+cap-train $A --init "$T/v.st" --lr 0 --epochs 1 --val-captions "$T/val.mp" -o "$T/v0.st" --log "$T/v0.mp" 2>/dev/null
+"$PY" - "$T" <<'PYEOF' && ok "the saved model's val loss is the best epoch's" || notok "the saved model's val loss is the best epoch's"
+import msgpack, sys
+d = sys.argv[1]
+ep = lambda p: [x for x in msgpack.Unpacker(open(p, "rb"), raw=False) if x.get("type") == "epoch"]
+best = min(x["val_loss"] for x in ep(d + "/v.mp"))
+again = ep(d + "/v0.mp")[0]["val_loss"]
+print("# best %.7f, model %.7f" % (best, again))
+sys.exit(not abs(best - again) <= 1e-5 * best)
+PYEOF
+check_fails "an output folder that cannot take files" 1 "cannot write" cap-train $A --epochs 1 -o /nonexistent-dir/m.st
+check "--device ref trains" cap-train $A --epochs 2 --device ref -o "$T/ref.st"
+check_fails "--device cuda without a CUDA backend" 2 "no CUDA backend" env CAP_CUDA_MODULE=/nonexistent/libcap-cuda.so cap-train $A --device cuda -o "$T/x.st"
+check_fails "an unknown --device" 2 "unknown device" cap-train $A --device tpu -o "$T/x.st"
+check_fails "--precision bf16 on cpu" 1 "needs --device cuda" cap-train $A --precision bf16 -o "$T/x.st"
 
 # Failures.
 check_fails "NaN loss stops naming the step" 1 "step 2 .*loss is" cap-train $A --lr 1e38 --save-every 1 -o "$T/nan.st"
