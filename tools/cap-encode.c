@@ -60,6 +60,14 @@ typedef struct run {
 	double t0, last_progress;
 } run;
 
+/* A fatal error once the output is open: the temporary file is removed, never left behind. */
+static void __attribute__((noreturn)) fail_output(cap_writer *w)
+{
+	warnx("%s", cap_errmsg());
+	cap_writer_abort(w);
+	exit(1);
+}
+
 static void show_progress(run *r, int final)
 {
 	double t = cap_now();
@@ -83,7 +91,7 @@ static void flush(run *r)
 	if (r->n == 0)
 		return;
 	if (cap_resnet_engine_run(r->eng, r->in, r->n, r->out) < 0)
-		errx(1, "%s", cap_errmsg());
+		fail_output(r->w);
 	int dim = r->net->dim;
 	for (int i = 0; i < r->n; i++) {
 		msgpack_packer *pk = cap_writer_packer(r->w);
@@ -101,7 +109,7 @@ static void flush(run *r)
 		msgpack_pack_array(pk, 1);
 		msgpack_pack_uint32(pk, (uint32_t)dim);
 		if (cap_writer_end(r->w) < 0)
-			errx(1, "%s", cap_errmsg());
+			fail_output(r->w);
 		free(r->paths[i]);
 	}
 	r->done += r->n;
@@ -148,7 +156,7 @@ static void write_header(cap_writer *w, const cap_resnet *net, const char *weigh
 	if (shard)
 		cap_pack_kv_str(pk, "shard", shard);
 	if (cap_writer_end(w) < 0)
-		errx(1, "%s", cap_errmsg());
+		fail_output(w);
 }
 
 typedef struct digest_job {

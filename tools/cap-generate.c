@@ -231,7 +231,11 @@ int main(int argc, char **argv)
 			cap_pack_kv_uint(pk, "beam", (uint64_t)so.beam);
 			cap_pack_kv_double(pk, "length_penalty", so.length_penalty);
 		}
-		if (cap_writer_end(out.w) < 0) errx(1, "%s", cap_errmsg());
+		if (cap_writer_end(out.w) < 0) {
+			warnx("%s", cap_errmsg());
+			cap_writer_abort(out.w);   /* no temporary file left behind */
+			return 1;
+		}
 	}
 
 	int D = m->cfg.feat_dim, rows = cap_search_rows(&so, batch);

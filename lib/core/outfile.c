@@ -2,15 +2,74 @@
 #include "core/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct cap_outfile {
 	FILE *f;
-	char *path;   /* NULL for stdout */
-	char *tmp;
+	char *path;   /* as given, for messages; NULL for stdout */
+	char *target; /* the file renamed over: path with its symlinks resolved */
+	char *tmp;    /* the temporary file; NULL when writing through (not a regular file) */
 };
+
+/* The umask, read without changing it for longer than two calls. */
+static mode_t current_umask(void)
+{
+	mode_t m = umask(022);
+	umask(m);
+	return m;
+}
+
+/* path with every symlink in its last component followed, for a link whose target does not
+ * exist yet (realpath() refuses those): the target is created, the link kept. malloc'd. */
+static char *follow_links(const char *path)
+{
+	char *p = cap_xstrdup(path);
+	for (int hops = 0;; hops++) {
+		struct stat st;
+		if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) return p;
+		if (hops == 40) {
+			free(p);
+			errno = ELOOP;
+			return NULL;
+		}
+		char buf[PATH_MAX];
+		ssize_t n = readlink(p, buf, sizeof buf - 1);
+		if (n < 0) { free(p); return NULL; }
+		buf[n] = 0;
+		char *next;
+		const char *slash = strrchr(p, '/');
+		if (buf[0] == '/' || !slash) {
+			next = cap_xstrdup(buf);
+		} else {
+			size_t d = (size_t)(slash - p) + 1;
+			next = cap_xmalloc(d + (size_t)n + 1);
+			memcpy(next, p, d);
+			memcpy(next + d, buf, (size_t)n + 1);
+		}
+		free(p);
+		p = next;
+	}
+}
+
+static void outfile_free(cap_outfile *o)
+{
+	free(o->path);
+	free(o->target);
+	free(o->tmp);
+	free(o);
+}
+
+static cap_outfile *open_failed(cap_outfile *o, const char *path, int e)
+{
+	cap_fail("%s: cannot create: %s", path, strerror(e));
+	outfile_free(o);
+	return NULL;
+}
 
 cap_outfile *cap_outfile_open(const char *path)
 {
@@ -19,29 +78,65 @@ cap_outfile *cap_outfile_open(const char *path)
 		o->f = stdout;
 		return o;
 	}
-	size_t n = strlen(path);
 	o->path = cap_xstrdup(path);
+	struct stat st;
+	int exists = stat(path, &st) == 0;
+	if (exists && S_ISDIR(st.st_mode)) return open_failed(o, path, EISDIR);
+	if (exists && !S_ISREG(st.st_mode)) {
+		/* A device, a FIFO, a terminal, a socket: write through, never replace it. */
+		int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0 || !(o->f = fdopen(fd, "wb"))) {
+			int e = errno;
+			if (fd >= 0) close(fd);
+			return open_failed(o, path, e);
+		}
+		return o;
+	}
+	mode_t mode;
+	if (exists) {
+		/* An existing file keeps its permissions (as with the shell's >); a symlink to it
+		 * stays a symlink: the file it names is replaced. */
+		mode = st.st_mode & 07777;
+		o->target = realpath(path, NULL);
+		if (!o->target) return open_failed(o, path, errno);
+	} else {
+		if (errno != ENOENT) return open_failed(o, path, errno);
+		mode = 0666 & ~current_umask();
+		o->target = follow_links(path);   /* a dangling symlink: create what it names */
+		if (!o->target) return open_failed(o, path, errno);
+	}
+	size_t n = strlen(o->target);
 	o->tmp = cap_xmalloc(n + 12);
-	memcpy(o->tmp, path, n);
+	memcpy(o->tmp, o->target, n);
 	memcpy(o->tmp + n, ".tmp.XXXXXX", 12);
 	int fd = mkstemp(o->tmp);
-	if (fd < 0 || !(o->f = fdopen(fd, "wb"))) {
-		cap_fail("%s: cannot create: %s", path, strerror(errno));
-		if (fd >= 0) { close(fd); unlink(o->tmp); }
-		free(o->path); free(o->tmp); free(o);
-		return NULL;
+	if (fd < 0) return open_failed(o, path, errno);
+	if (fchmod(fd, mode) != 0 || !(o->f = fdopen(fd, "wb"))) {
+		int e = errno;
+		close(fd);
+		unlink(o->tmp);
+		return open_failed(o, path, e);
 	}
 	return o;
 }
 
 FILE *cap_outfile_fp(const cap_outfile *o) { return o->f; }
 const char *cap_outfile_name(const cap_outfile *o) { return o->path ? o->path : "<stdout>"; }
+int cap_outfile_is_atomic(const cap_outfile *o) { return o->tmp != NULL; }
 
-static void outfile_free(cap_outfile *o)
+/* Makes a rename durable; best effort (some file systems refuse fsync on a directory, and the
+ * file is complete either way). */
+static void sync_dir(const char *path)
 {
-	free(o->path);
-	free(o->tmp);
-	free(o);
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!dir) return;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
 }
 
 int cap_outfile_close(cap_outfile *o)
@@ -52,11 +147,16 @@ int cap_outfile_close(cap_outfile *o)
 	if (fflush(o->f) != 0 || ferror(o->f))
 		rc = cap_fail("%s: write error: %s", name, strerror(errno ? errno : EIO));
 	if (o->path) {
-		if (!rc && fsync(fileno(o->f)) != 0 && errno != EINVAL)
+		/* Pipes, terminals and character devices refuse fsync (EINVAL): nothing to sync. */
+		if (!rc && fsync(fileno(o->f)) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EROFS)
 			rc = cap_fail("%s: fsync: %s", name, strerror(errno));
 		if (fclose(o->f) != 0 && !rc) rc = cap_fail("%s: close: %s", name, strerror(errno));
-		if (!rc && rename(o->tmp, o->path) != 0) rc = cap_fail("%s: rename: %s", name, strerror(errno));
-		if (rc) unlink(o->tmp);
+		if (o->tmp) {
+			if (!rc && rename(o->tmp, o->target) != 0)
+				rc = cap_fail("%s: rename: %s", name, strerror(errno));
+			if (rc) unlink(o->tmp);
+			else sync_dir(o->target);
+		}
 	}
 	outfile_free(o);
 	return rc;
@@ -66,7 +166,7 @@ void cap_outfile_abort(cap_outfile *o)
 {
 	if (o->path) {
 		fclose(o->f);
-		unlink(o->tmp);
+		if (o->tmp) unlink(o->tmp);
 	} else {
 		fflush(o->f);
 	}
