@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,7 +15,42 @@ struct cap_outfile {
 	char *path;   /* as given, for messages; NULL for stdout */
 	char *target; /* the file renamed over: path with its symlinks resolved */
 	char *tmp;    /* the temporary file; NULL when writing through (not a regular file) */
+	cap_outfile *next_open;   /* the list of temporary files not yet closed */
 };
+
+/* Temporary files still open when the program exits (errx() on any error path) are removed by
+ * an atexit handler, so that no error path of a tool can leave one behind. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static cap_outfile *open_list;
+
+static void remove_open_tmps(void)
+{
+	pthread_mutex_lock(&open_lock);
+	for (cap_outfile *o = open_list; o; o = o->next_open) unlink(o->tmp);
+	open_list = NULL;
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void track(cap_outfile *o)
+{
+	static int registered;
+	pthread_mutex_lock(&open_lock);
+	if (!registered) registered = atexit(remove_open_tmps) == 0;
+	o->next_open = open_list;
+	open_list = o;
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void untrack(cap_outfile *o)
+{
+	pthread_mutex_lock(&open_lock);
+	for (cap_outfile **p = &open_list; *p; p = &(*p)->next_open)
+		if (*p == o) {
+			*p = o->next_open;
+			break;
+		}
+	pthread_mutex_unlock(&open_lock);
+}
 
 /* The umask, read without changing it for longer than two calls. */
 static mode_t current_umask(void)
@@ -58,6 +94,7 @@ static char *follow_links(const char *path)
 
 static void outfile_free(cap_outfile *o)
 {
+	if (o->tmp) untrack(o);
 	free(o->path);
 	free(o->target);
 	free(o->tmp);
@@ -117,6 +154,7 @@ cap_outfile *cap_outfile_open(const char *path)
 		unlink(o->tmp);
 		return open_failed(o, path, e);
 	}
+	track(o);
 	return o;
 }
 

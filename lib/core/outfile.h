@@ -5,7 +5,8 @@
  * gets mode 0666 & ~umask, an existing one keeps its mode (as with the shell's >).
  * Anything else that exists (a device such as /dev/null, a FIFO, a terminal) is written through,
  * never replaced: there nothing can be taken back on error. A directory is refused.
- * NULL or "-" is standard output, which is flushed but left open. */
+ * NULL or "-" is standard output, which is flushed but left open.
+ * A temporary file still open when the program exits (exit(), errx()) is removed then. */
 #ifndef CAP_OUTFILE_H
 #define CAP_OUTFILE_H
 #include <stddef.h>

@@ -103,6 +103,12 @@ cap-train $TR -o "$d/link" 2>/dev/null
 [ $rc -eq 1 ] && [ ! -e "$d/big" ] && no_tmp "$d/big" && ok "train: write error: exit 1, no model, no temporary file" \
 	|| notok "train: write error: exit 1, no model, no temporary file (exit $rc; $(ls "$d" | tr '\n' ' '))"
 
+# cap-train --log: its metrics stream is not left as a temporary file when the model cannot be
+# written (the errors of the training loop exit through errx: an atexit handler removes it).
+(trap '' XFSZ; ulimit -f 0; cap-train $TR --log "$d/log.mp" -o "$d/big2") >/dev/null 2>&1; rc=$?
+[ $rc -eq 1 ] && [ ! -e "$d/log.mp" ] && no_tmp "$d/log.mp" && ok "train: write error: no --log stream, no temporary file" \
+	|| notok "train: write error: no --log stream, no temporary file (exit $rc; $(ls "$d" | tr '\n' ' '))"
+
 # Standard output on a full disk: one message, exit 1.
 for c in "cap-tokenize vocab --min-count 1 $T/caps.txt" "cap-tokenize encode --tokenizer $T/tok.json $T/caps.txt" \
          "cap-tokenize decode $T/caps.mp" "cap-generate --model $T/model.st --threads 1 $T/feats.mp" \
