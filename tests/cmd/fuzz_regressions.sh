@@ -5,7 +5,10 @@
 # through the harnesses too.
 . "$(dirname "$0")/lib.sh"
 R=$ROOT/tests/fuzz/regressions
-run_limited() { (ulimit -v 1000000; timeout 20 "$@") >"$T/out" 2>"$T/err"; }
+# Sanitizer builds reserve terabytes of address space: there the memory bound is left out.
+VLIMIT="ulimit -v 1000000;"
+(eval "$VLIMIT"; cap-dump --version) >/dev/null 2>&1 || { VLIMIT=; echo "# no address-space limit (a sanitizer build)"; }
+run_limited() { (eval "$VLIMIT"; timeout 20 "$@") >"$T/out" 2>"$T/err"; }
 for dir in "$R"/*/; do
 	name=$(basename "$dir")
 	for f in "$dir"*; do
@@ -29,4 +32,4 @@ done
 check_eq "a record of nested non-string map keys prints in bounded size" \
 	"$(cap-dump --full "$R/stream/nested-map-keys.mp" 2>/dev/null | wc -c)" 661
 check_fails "a PNG declaring a 1 GB text chunk: refused at once, naming the chunk" 1 "chunk tEXt at byte 33 declares 1073741823 bytes" \
-	sh -c "ulimit -v 1000000; exec '$CAP_TESTTOOLS/cap-imgdump' '$R/png/huge-text-chunk.png'"
+	sh -c "$VLIMIT exec '$CAP_TESTTOOLS/cap-imgdump' '$R/png/huge-text-chunk.png'"
