@@ -52,9 +52,21 @@ static void untrack(cap_outfile *o)
 	pthread_mutex_unlock(&open_lock);
 }
 
-/* The umask, read without changing it for longer than two calls. */
+/* The umask: from /proc/self/status (Linux 4.7 and later) so that no other thread ever sees it
+ * changed, else set and restored at once. */
 static mode_t current_umask(void)
 {
+	FILE *f = fopen("/proc/self/status", "r");
+	if (f) {
+		char line[256];
+		unsigned m;
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "Umask: %o", &m) == 1) {
+				fclose(f);
+				return (mode_t)m;
+			}
+		fclose(f);
+	}
 	mode_t m = umask(022);
 	umask(m);
 	return m;
