@@ -109,6 +109,13 @@ cap-train $TR -o "$d/link" 2>/dev/null
 [ $rc -eq 1 ] && [ ! -e "$d/log.mp" ] && no_tmp "$d/log.mp" && ok "train: write error: no --log stream, no temporary file" \
 	|| notok "train: write error: no --log stream, no temporary file (exit $rc; $(ls "$d" | tr '\n' ' '))"
 
+# An error after the output is open that exits at once (errx): no temporary file either.
+echo nosuch.jpg >"$T/split.txt"
+mkdir -p "$T/errx"
+cap-tokenize encode --tokenizer "$T/tok.json" --split "$T/split.txt" -o "$T/errx/out.mp" "$T/caps.txt" 2>/dev/null; rc=$?
+[ $rc -eq 1 ] && [ -z "$(ls "$T/errx")" ] && ok "cap-tokenize encode: a split naming no image: exit 1, nothing left" \
+	|| notok "cap-tokenize encode: a split naming no image: exit 1, nothing left (exit $rc; $(ls "$T/errx"))"
+
 # Standard output on a full disk: one message, exit 1.
 for c in "cap-tokenize vocab --min-count 1 $T/caps.txt" "cap-tokenize encode --tokenizer $T/tok.json $T/caps.txt" \
          "cap-tokenize decode $T/caps.mp" "cap-generate --model $T/model.st --threads 1 $T/feats.mp" \
