@@ -2,6 +2,7 @@
 #   make              build every tool into build/bin
 #   make check        build and run the whole test suite (ends with "N passed, N failed")
 #   make check SANITIZE=1   the same, built with AddressSanitizer and UBSan (in build/san)
+#   make fuzz [FUZZ_SECONDS=60]   each libFuzzer harness of tests/fuzz for N seconds (build/fuzz)
 #   make bench        benchmarks against PyTorch on this machine (not tests)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps         install the Debian packages (and npm oracle) the build and tests need
@@ -17,7 +18,13 @@ MANDIR  ?= $(PREFIX)/share/man
 PYTHON  ?= /usr/bin/python3
 CC      ?= gcc
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# The libFuzzer build (make fuzz): lib/ compiled by clang with coverage, ASan and UBSan.
+BUILD   ?= build/fuzz
+CC       = clang
+SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      = -O1 -g
+else ifeq ($(SANITIZE),1)
 BUILD   ?= build/san
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT      = -O1 -g
@@ -50,6 +57,10 @@ UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TT_SRC    := $(sort $(wildcard tests/tools/*.c))
 TESTTOOLS := $(TT_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 MANPAGES  := $(sort $(wildcard man/*.[0-9]))
+# libFuzzer harnesses, one program each (tests/fuzz/fuzz_NAME.c).
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 60
 
 all: $(TOOLS)
 
@@ -73,6 +84,10 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libcap.a $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
 
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(wildcard tests/fuzz/*.inc) $(BUILD)/libcap.a $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Itests/fuzz $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
+
 tests: $(TOOLS) $(UNITS) $(TESTTOOLS)
 
 # check and demo first install what they need (idempotent, quick when present), then run in a
@@ -85,6 +100,17 @@ check-run: $(TOOLS) $(UNITS) $(TESTTOOLS)
 	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_TESTBIN=$(abspath $(BUILD)/tests) \
 	 CAP_TESTTOOLS=$(abspath $(BUILD)/tests/tools) \
 	 CAP_SANITIZE=$(SANITIZE) PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
+
+# Fuzzing: seeds made by the regular build's tools (tests/fuzz/seeds.sh), then every harness
+# built with clang into build/fuzz and run for FUZZ_SECONDS each (tests/fuzz/run.sh).
+fuzz:
+	@scripts/install-deps.sh fuzz
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-run
+
+fuzz-run: $(FUZZERS)
+	@tests/fuzz/seeds.sh $(abspath build/bin) $(abspath $(BUILD)/seeds) $(PYTHON)
+	@tests/fuzz/run.sh $(abspath $(BUILD)) $(FUZZ_SECONDS) $(notdir $(FUZZERS))
 
 # The main job on the embedded default: the whole pipeline on examples/shapes.
 demo:
@@ -113,5 +139,5 @@ install: $(TOOLS)
 clean:
 	rm -rf build
 
-.PHONY: all tests check check-run demo bench lint-man deps install clean
+.PHONY: all tests check check-run fuzz fuzz-run demo bench lint-man deps install clean
 .SECONDARY:

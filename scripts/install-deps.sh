@@ -1,12 +1,15 @@
 #!/bin/sh
 # Installs the Debian packages cap builds with and the oracles its tests use.
 # Idempotent: packages already present are skipped, so `make deps` is cheap to repeat.
-# Usage: scripts/install-deps.sh [build|test]   (default: test, which includes build)
+# Usage: scripts/install-deps.sh [build|test|fuzz]   (default: test, which includes build; fuzz
+# adds clang and its libFuzzer runtime to test)
 set -eu
 what=${1:-test}
 build_pkgs="build-essential pkg-config libmsgpack-dev libjpeg62-turbo-dev libpng-dev libdnnl-dev mandoc"
 test_pkgs="python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk"
+fuzz_pkgs="clang libclang-rt-14-dev"
 pkgs=$build_pkgs
+[ "$what" = fuzz ] && pkgs="$pkgs $fuzz_pkgs" && what=test
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"
 # Node.js and npm run the Hugging Face tokenizers oracle. A machine may already have them from
 # elsewhere (NodeSource's nodejs bundles npm and conflicts with Debian's npm): only install

@@ -457,6 +457,7 @@ int main(int argc, char **argv)
 	case CMD_ENCODE: rc = cmd_encode(&o); break;
 	default: rc = cmd_decode(&o); break;
 	}
-	if (fflush(stdout) != 0 || ferror(stdout)) err(1, "stdout");
+	/* A write error already reported (rc != 0) is not reported again. */
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) err(1, "stdout");
 	return rc;
 }

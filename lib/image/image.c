@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,20 @@ static int decode_png(const unsigned char *data, size_t n, cap_image *out)
 			free(ctx);
 			return -1;
 		}
+	}
+	/* libpng allocates a chunk before the image data at its declared length (up to 2 GB)
+	 * before reading it, so a 57-byte file could make it reserve a gigabyte: every such chunk
+	 * must lie within the file first (libpng would fail on it anyway, once out of data). */
+	for (size_t pos = 8; pos + 8 <= n;) {
+		uint32_t len = (uint32_t)data[pos] << 24 | (uint32_t)data[pos + 1] << 16 |
+		               (uint32_t)data[pos + 2] << 8 | data[pos + 3];
+		if (!memcmp(data + pos + 4, "IDAT", 4)) break;
+		if (len > n - pos - 8 || n - pos - 8 - len < 4) {
+			free(ctx);
+			return cap_fail("bad PNG: truncated PNG file (chunk %.4s at byte %zu declares %u bytes)",
+			                (const char *)data + pos + 4, pos, len);
+		}
+		pos += 12 + (size_t)len;
 	}
 	int rc = -1;
 	ctx->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, ctx, png_fatal, png_warn);

@@ -76,7 +76,11 @@ static void append_bin(cap_buf *b, const msgpack_object_bin *bin, const cap_mpjs
 	cap_buf_addc(b, '}');
 }
 
-void cap_mpjson_append(cap_buf *b, const msgpack_object *o, const cap_mpjson_opts *opts)
+/* in_key: o is (inside) a map key that is not a string, printed as its JSON text in quotes.
+ * Such a key inside it that is itself an array or a map is only summarised: escaping JSON text
+ * inside JSON text inside ... doubles the backslashes at each level, so a 2 kB record of nested
+ * keys would otherwise print as gigabytes. */
+static void mpjson(cap_buf *b, const msgpack_object *o, const cap_mpjson_opts *opts, int in_key)
 {
 	switch (o->type) {
 	case MSGPACK_OBJECT_NIL: cap_buf_adds(b, "null"); break;
@@ -104,7 +108,7 @@ void cap_mpjson_append(cap_buf *b, const msgpack_object *o, const cap_mpjson_opt
 		cap_buf_addc(b, '[');
 		for (uint32_t i = 0; i < o->via.array.size; i++) {
 			if (i) cap_buf_addc(b, ',');
-			cap_mpjson_append(b, &o->via.array.ptr[i], opts);
+			mpjson(b, &o->via.array.ptr[i], opts, in_key);
 		}
 		cap_buf_addc(b, ']');
 		break;
@@ -115,16 +119,24 @@ void cap_mpjson_append(cap_buf *b, const msgpack_object *o, const cap_mpjson_opt
 			if (i) cap_buf_addc(b, ',');
 			if (k->type == MSGPACK_OBJECT_STR) {
 				append_text(b, k->via.str.ptr, k->via.str.size);
+			} else if (in_key && (k->type == MSGPACK_OBJECT_ARRAY || k->type == MSGPACK_OBJECT_MAP)) {
+				cap_buf_printf(b, "\"<%s of %u>\"", k->type == MSGPACK_OBJECT_MAP ? "map" : "array",
+				               k->type == MSGPACK_OBJECT_MAP ? k->via.map.size : k->via.array.size);
 			} else {   /* JSON keys are strings: print other keys as their JSON text, quoted */
 				cap_buf kb = { 0 };
-				cap_mpjson_append(&kb, k, opts);
+				mpjson(&kb, k, opts, 1);
 				cap_buf_json_string(b, kb.data ? kb.data : "", kb.len);
 				cap_buf_free(&kb);
 			}
 			cap_buf_addc(b, ':');
-			cap_mpjson_append(b, &o->via.map.ptr[i].val, opts);
+			mpjson(b, &o->via.map.ptr[i].val, opts, in_key);
 		}
 		cap_buf_addc(b, '}');
 		break;
 	}
+}
+
+void cap_mpjson_append(cap_buf *b, const msgpack_object *o, const cap_mpjson_opts *opts)
+{
+	mpjson(b, o, opts, 0);
 }

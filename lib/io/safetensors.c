@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "core/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -164,22 +165,6 @@ static int valid_utf8(const char *s)
 	return 1;
 }
 
-static int write_all(int fd, const void *data, size_t n)
-{
-	const char *p = data;
-	while (n) {
-		/* A cap on each write keeps partial writes and signals simple to handle. */
-		ssize_t w = write(fd, p, n < (1u << 30) ? n : (1u << 30));
-		if (w < 0) {
-			if (errno == EINTR) continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The header text, or -1 (cap_fail) when names, metadata or shapes cannot be written. */
 static int build_header(cap_buf *b, const cap_tensor_out *ts, size_t n, const char *const *meta, uint64_t *total)
 {
@@ -228,21 +213,6 @@ static int build_header(cap_buf *b, const cap_tensor_out *ts, size_t n, const ch
 	return 0;
 }
 
-/* Makes the rename itself durable; best effort (some file systems refuse fsync on a
- * directory, and the file is complete either way). */
-static void sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-	if (!dir) return;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(dir);
-}
-
 /* Duplicate names are checked by sorting copies of the pointers. */
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -270,41 +240,28 @@ int cap_safetensors_write(const char *path, const cap_tensor_out *ts, size_t n, 
 		return cap_fail("%s: safetensors header of %zu bytes exceeds the 100 MB limit", path, b.len);
 	}
 
-	/* A unique temporary name in the same directory, so that rename() is atomic. */
-	size_t plen = strlen(path) + 64;
-	char *tmp = cap_xmalloc(plen);
-	int fd = -1;
-	for (unsigned k = 0; k < 1000 && fd < 0; k++) {
-		snprintf(tmp, plen, "%s.tmp.%ld.%u", path, (long)getpid(), k);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd < 0 && errno != EEXIST) break;
-	}
-	if (fd < 0) {
-		cap_fail("%s: cannot create a temporary file: %s", path, strerror(errno));
-		free(tmp);
+	/* Through cap_outfile: atomic for a regular file, symlinks kept, devices written through. */
+	cap_outfile *o = cap_outfile_open(path);
+	if (!o) {
 		cap_buf_free(&b);
 		return -1;
 	}
+	FILE *f = cap_outfile_fp(o);
 	unsigned char len8[8];
 	for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)b.len >> 8 * i);
-	int rc = write_all(fd, len8, 8) || write_all(fd, b.data, b.len) ? -1 : 0;
+	int rc = fwrite(len8, 1, 8, f) != 8 || fwrite(b.data, 1, b.len, f) != b.len ? -1 : 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		size_t numel;
 		cap_shape_numel(ts[i].ndim, ts[i].shape, &numel);
 		/* float32 in memory is little-endian on every machine we build for. */
-		if (numel && write_all(fd, ts[i].data, numel * 4) < 0) rc = -1;
+		if (numel && fwrite(ts[i].data, 4, numel, f) != numel) rc = -1;
 	}
-	if (rc == 0 && fsync(fd) < 0) rc = -1;
-	int saved = errno;
-	if (close(fd) < 0 && rc == 0) { rc = -1; saved = errno; }
-	if (rc == 0 && rename(tmp, path) < 0) { rc = -1; saved = errno; }
 	if (rc < 0) {
-		cap_fail("%s: %s", path, strerror(saved));
-		unlink(tmp);
+		cap_fail("%s: write error: %s", path, strerror(errno ? errno : EIO));
+		cap_outfile_abort(o);
 	} else {
-		sync_dir(path);
+		rc = cap_outfile_close(o);
 	}
-	free(tmp);
 	cap_buf_free(&b);
 	return rc;
 }

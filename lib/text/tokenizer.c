@@ -328,6 +328,15 @@ static const char *type_of(const cap_json *o)
 	return s ? s : "?";
 }
 
+/* A field the Rust library requires: a boolean present. */
+static int need_bool(const cap_json *o, const char *key, const char *where)
+{
+	const cap_json *v = cap_json_get(o, key);
+	if (!v) return cap_fail("%s: field '%s' is missing (true or false)", where, key);
+	if (v->type != CAP_JSON_BOOL) return cap_fail("%s: '%s' must be true or false", where, key);
+	return 0;
+}
+
 /* The pre-tokenizer: Whitespace (keep punctuation) or Sequence[Split(PUNCT_REGEX, Removed),
  * Whitespace] (drop it). */
 static int read_pre_tokenizer(const cap_json *p, int *keep_punct)
@@ -337,8 +346,10 @@ static int read_pre_tokenizer(const cap_json *p, int *keep_punct)
 	if (!p || p->type != CAP_JSON_OBJECT) return cap_fail("pre_tokenizer: missing (%s)", what);
 	if (is_str(cap_json_get(p, "type"), "Whitespace")) { *keep_punct = 1; return 0; }
 	const cap_json *seq = cap_json_get(p, "pretokenizers");
-	if (!is_str(cap_json_get(p, "type"), "Sequence") || !seq || seq->type != CAP_JSON_ARRAY)
+	if (!is_str(cap_json_get(p, "type"), "Sequence"))
 		return cap_fail("pre_tokenizer: type %s is not supported (%s)", type_of(p), what);
+	if (!seq || seq->type != CAP_JSON_ARRAY)
+		return cap_fail("pre_tokenizer: Sequence: field 'pretokenizers' is missing or not an array");
 	if (seq->n != 2 || !is_str(cap_json_get(seq->items[0], "type"), "Split") ||
 	    !is_str(cap_json_get(seq->items[1], "type"), "Whitespace"))
 		return cap_fail("pre_tokenizer: this Sequence is not supported (%s)", what);
@@ -346,9 +357,30 @@ static int read_pre_tokenizer(const cap_json *p, int *keep_punct)
 	const cap_json *pat = cap_json_get(sp, "pattern");
 	if (!is_str(cap_json_get(pat, "Regex"), PUNCT_REGEX))
 		return cap_fail("pre_tokenizer: Split pattern is not cap's punctuation regex %s", PUNCT_REGEX);
+	if (need_bool(sp, "invert", "pre_tokenizer: Split") < 0) return -1;
 	if (!is_str(cap_json_get(sp, "behavior"), "Removed") || !is_false_or_absent(sp, "invert"))
 		return cap_fail("pre_tokenizer: Split must have behavior Removed and invert false");
 	*keep_punct = 0;
+	return 0;
+}
+
+/* One piece of a template: {"SpecialToken": {"id": S, "type_id": N}} or
+ * {"Sequence": {"id": "A"|"B", "type_id": N}}, as the Rust library requires. */
+static int check_piece(const cap_json *piece, const char *list, size_t i)
+{
+	const char *where = "post_processor";
+	if (!piece || piece->type != CAP_JSON_OBJECT || piece->n != 1 ||
+	    (strcmp(piece->keys[0], "SpecialToken") != 0 && strcmp(piece->keys[0], "Sequence") != 0))
+		return cap_fail("%s: %s[%zu]: expected {\"SpecialToken\": {...}} or {\"Sequence\": {...}}", where, list, i);
+	const cap_json *v = piece->items[0];
+	const cap_json *id = cap_json_get(v, "id"), *ty = cap_json_get(v, "type_id");
+	if (!id || id->type != CAP_JSON_STRING)
+		return cap_fail("%s: %s[%zu]: %s: field 'id' is missing or not a string", where, list, i, piece->keys[0]);
+	if (!ty || !ty->is_uint || ty->uint > UINT32_MAX)
+		return cap_fail("%s: %s[%zu]: %s: field 'type_id' is missing or not an unsigned integer", where,
+		                list, i, piece->keys[0]);
+	if (piece->keys[0][1] == 'e' && !is_str(id, "A") && !is_str(id, "B"))
+		return cap_fail("%s: %s[%zu]: Sequence: 'id' must be \"A\" or \"B\"", where, list, i);
 	return 0;
 }
 
@@ -358,19 +390,40 @@ static int read_post_processor(const cap_json *p)
 	static const char what[] = "post_processor: cap needs a TemplateProcessing \"<start> $A <end>\" "
 	                           "with <start>=1 and <end>=2";
 	if (!p || !is_str(cap_json_get(p, "type"), "TemplateProcessing")) return cap_fail("%s", what);
+	static const char *const lists[] = { "single", "pair" };
+	for (int l = 0; l < 2; l++) {
+		const cap_json *a = cap_json_get(p, lists[l]);
+		if (!a || a->type != CAP_JSON_ARRAY)
+			return cap_fail("post_processor: field '%s' is missing or not an array", lists[l]);
+		for (size_t i = 0; i < a->n; i++)
+			if (check_piece(a->items[i], lists[l], i) < 0) return -1;
+	}
+	const cap_json *st = cap_json_get(p, "special_tokens");
+	if (!st || st->type != CAP_JSON_OBJECT)
+		return cap_fail("post_processor: field 'special_tokens' is missing or not an object");
+	for (size_t i = 0; i < st->n; i++) {
+		const cap_json *e = st->items[i], *ids = cap_json_get(e, "ids"), *toks = cap_json_get(e, "tokens");
+		int bad = !is_str(cap_json_get(e, "id"), cap_json_get_str(e, "id") ? cap_json_get_str(e, "id") : "") ||
+		          !ids || ids->type != CAP_JSON_ARRAY || !toks || toks->type != CAP_JSON_ARRAY;
+		for (size_t k = 0; !bad && k < ids->n; k++) bad = !ids->items[k]->is_uint || ids->items[k]->uint > UINT32_MAX;
+		for (size_t k = 0; !bad && k < toks->n; k++) bad = toks->items[k]->type != CAP_JSON_STRING;
+		if (bad)
+			return cap_fail("post_processor: special_tokens: \"%s\": expected {\"id\": string, \"ids\": "
+			                "[unsigned integers], \"tokens\": [strings]}", st->keys[i]);
+	}
 	const cap_json *s = cap_json_get(p, "single");
-	if (!s || s->type != CAP_JSON_ARRAY || s->n != 3) return cap_fail("%s", what);
+	if (s->n != 3) return cap_fail("%s", what);
 	if (!is_str(cap_json_get(cap_json_get(s->items[0], "SpecialToken"), "id"), "<start>") ||
 	    !is_str(cap_json_get(cap_json_get(s->items[1], "Sequence"), "id"), "A") ||
 	    !is_str(cap_json_get(cap_json_get(s->items[2], "SpecialToken"), "id"), "<end>"))
 		return cap_fail("%s", what);
-	const cap_json *st = cap_json_get(p, "special_tokens");
 	for (int k = CAP_TOK_START; k <= CAP_TOK_END; k++) {
 		const cap_json *e = cap_json_get(st, cap_tok_special[k]);
 		const cap_json *ids = cap_json_get(e, "ids");
 		if (!ids || ids->type != CAP_JSON_ARRAY || ids->n != 1 || !ids->items[0]->is_uint ||
 		    ids->items[0]->uint != (uint64_t)k)
-			return cap_fail("%s", what);
+			return cap_fail("post_processor: special_tokens: \"%s\" must have ids [%d] (%s)",
+			                cap_tok_special[k], k, what + sizeof "post_processor:");
 	}
 	return 0;
 }
@@ -382,18 +435,28 @@ static int read_added_tokens(const cap_json *a)
 	if (!a || a->type != CAP_JSON_ARRAY) return cap_fail("added_tokens: missing");
 	for (size_t i = 0; i < a->n; i++) {
 		const cap_json *e = a->items[i];
+		char where[48];
+		snprintf(where, sizeof where, "added_tokens[%zu]", i);
+		if (e->type != CAP_JSON_OBJECT) return cap_fail("%s: not an object", where);
 		const cap_json *id = cap_json_get(e, "id");
 		const char *c = cap_json_get_str(e, "content");
+		if (!id || !id->is_uint || id->uint > UINT32_MAX)
+			return cap_fail("%s: field 'id' is missing or not an unsigned integer", where);
+		if (!c) return cap_fail("%s: field 'content' is missing or not a string", where);
+		/* The Rust library has no default for any of these. */
+		static const char *const flags[] = { "single_word", "lstrip", "rstrip", "normalized", "special" };
+		for (int f = 0; f < 5; f++)
+			if (need_bool(e, flags[f], where) < 0) return -1;
 		int k = -1;
-		for (int s = 0; c && s < CAP_TOK_NSPECIAL; s++)
+		for (int s = 0; s < CAP_TOK_NSPECIAL; s++)
 			if (strcmp(c, cap_tok_special[s]) == 0) k = s;
-		if (k < 0 || !id || !id->is_uint || id->uint != (uint64_t)k)
-			return cap_fail("added_tokens[%zu]: cap supports only the special tokens <pad>=0, "
-			                "<start>=1, <end>=2, <unk>=3 as added tokens", i);
+		if (k < 0 || id->uint != (uint64_t)k)
+			return cap_fail("%s: cap supports only the special tokens <pad>=0, "
+			                "<start>=1, <end>=2, <unk>=3 as added tokens", where);
 		if (!is_false_or_absent(e, "single_word") || !is_false_or_absent(e, "lstrip") ||
 		    !is_false_or_absent(e, "rstrip") || !is_false_or_absent(e, "normalized"))
-			return cap_fail("added_tokens[%zu]: %s must have single_word, lstrip, rstrip and "
-			                "normalized false", i, c);
+			return cap_fail("%s: %s must have single_word, lstrip, rstrip and "
+			                "normalized false", where, c);
 		seen[k] = 1;
 	}
 	for (int k = 0; k < CAP_TOK_NSPECIAL; k++)
@@ -404,6 +467,8 @@ static int read_added_tokens(const cap_json *a)
 static int read_model(cap_tokenizer *t, const cap_json *m)
 {
 	if (!m || m->type != CAP_JSON_OBJECT) return cap_fail("model: missing");
+	if (!cap_json_get(m, "type"))
+		return cap_fail("model: field 'type' is missing (cap implements WordLevel)");
 	if (!is_str(cap_json_get(m, "type"), "WordLevel"))
 		return cap_fail("model: type %s is not supported (cap implements WordLevel)", type_of(m));
 	if (!is_str(cap_json_get(m, "unk_token"), "<unk>"))
@@ -444,6 +509,19 @@ cap_tokenizer *cap_tokenizer_parse(const char *text, size_t len)
 	int rc = 0;
 	const cap_json *v;
 	if (j->type != CAP_JSON_OBJECT) rc = cap_fail("not a tokenizer.json: the top level is not an object");
+	/* The Rust library refuses keys it does not know at the top level (a misspelt "modle"). */
+	static const char *const keys[] = { "version", "truncation", "padding", "added_tokens", "normalizer",
+	                                    "pre_tokenizer", "post_processor", "decoder", "model", NULL };
+	for (size_t i = 0; rc == 0 && i < j->n; i++) {
+		int known = 0;
+		for (int k = 0; keys[k]; k++) known |= strcmp(j->keys[i], keys[k]) == 0;
+		if (!known) rc = cap_fail("%s: not a key of tokenizer.json (Hugging Face tokenizers refuses it)", j->keys[i]);
+	}
+	if (rc == 0 && (v = cap_json_get(j, "version")) && !is_str(v, "1.0"))
+		rc = v->type == CAP_JSON_STRING ? cap_fail("version: unknown tokenizer version '%s' (1.0 expected)", v->str)
+		                                : cap_fail("version: must be the string \"1.0\"");
+	if (rc == 0 && (v = cap_json_get(j, "decoder")) && v->type != CAP_JSON_NULL)
+		rc = cap_fail("decoder: must be null (cap decodes by joining the words with spaces)");
 	if (rc == 0 && (v = cap_json_get(j, "truncation")) && v->type != CAP_JSON_NULL)
 		rc = cap_fail("truncation: must be null (cap never truncates)");
 	if (rc == 0 && (v = cap_json_get(j, "padding")) && v->type != CAP_JSON_NULL)

@@ -4,6 +4,9 @@
 //   decode TOKENIZER.json        stdin: JSON array of id arrays; stdout: JSON array of texts
 //                                (special tokens skipped)
 //   resave IN.json OUT.json      loads a tokenizer.json and saves it with the library's writer
+//   load TEXTS.json|- FILE...    loads each tokenizer.json; stdout: JSON object FILE -> {"error":
+//                                message} or {"ids": the ids of each text of TEXTS.json} (with -,
+//                                {} and no encoding: the library panics encoding some files)
 //   build VOCAB.json OUT.json    builds a WordLevel tokenizer through the library's API (vocab
 //                                from VOCAB.json's model.vocab; Lowercase, Whitespace, the four
 //                                special tokens, "<start> $A <end>") and saves it
@@ -30,6 +33,20 @@ async function main() {
 		process.stdout.write(JSON.stringify(out));
 	} else if (cmd === "resave") {
 		hf.Tokenizer.fromFile(a).save(b, true);
+	} else if (cmd === "load") {
+		const texts = a === "-" ? [] : JSON.parse(fs.readFileSync(a, "utf8"));
+		const out = {};
+		for (const f of process.argv.slice(4)) {
+			try {
+				const tok = hf.Tokenizer.fromFile(f);
+				const ids = [];
+				for (const t of texts) ids.push((await tok.encode(t)).getIds());
+				out[f] = a === "-" ? {} : { ids };
+			} catch (e) {
+				out[f] = { error: String(e) };
+			}
+		}
+		process.stdout.write(JSON.stringify(out));
 	} else if (cmd === "build") {
 		const vocab = JSON.parse(fs.readFileSync(a, "utf8")).model.vocab;
 		const tok = new hf.Tokenizer(hf.WordLevel.init(vocab, { unkToken: "<unk>" }));

@@ -182,7 +182,7 @@ static void test_vocab(void)
 		{ "\"id\": \"<end>\",\n          \"type_id\": 0", "\"id\": \"A\",\n          \"type_id\": 0", "post_processor" },
 		{ "\"normalized\": false", "\"normalized\": true", "normalized false" },
 		{ "\"content\": \"<pad>\"", "\"content\": \"[PAD]\"", "added_tokens[0]" },
-		{ "\"model\"", "\"modell\"", "model: missing" },
+		{ "\"model\"", "\"modell\"", "modell: not a key of tokenizer.json" },
 		{ "{\n  \"version\"", "[{\n  \"version\"", "line 1" },
 	};
 	for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
