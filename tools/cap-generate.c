@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	const char *model_path = NULL, *out_path = NULL;
 	int text = 0, threads = 0, batch = 64, nbest_given = 0, sampling_opt = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+	while ((c = cap_getopt(argc, argv, "o:", longopts)) != -1) {
 		switch (c) {
 		case O_MODEL: model_path = optarg; break;
 		case O_BEAM: so.beam = (int)cap_opt_int("beam", optarg, 1, 1000); break;
@@ -163,6 +163,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!model_path) { warnx("--model is required"); usage(stderr); return 2; }
+	if (!text) cap_outfile_refuse_tty(out_path, "use --text for lines, -o FILE, or pipe it into cap-dump");
 	if (sampling_opt && !so.sample) { warnx("--temperature, --top-k and --seed need --sample"); return 2; }
 	if (so.sample && so.beam != 1) { warnx("--sample and --beam exclude each other"); return 2; }
 	if (cap_search_opts_check(&so) < 0) { warnx("%s", cap_errmsg()); return 2; }
@@ -212,9 +213,10 @@ int main(int argc, char **argv)
 	if (out_open(&out, out_path, text) < 0) errx(1, "%s", cap_errmsg());
 	if (!text) {
 		msgpack_packer *pk = cap_writer_packer(out.w);
-		cap_pack_header(pk, "generated", 5);
+		cap_pack_header(pk, "generated", 6);
 		cap_pack_kv_str(pk, "model", mdig);
 		cap_pack_kv_str(pk, "tokenizer", cap_tokenizer_digest(tok));
+		cap_pack_kv_str(pk, "tokenizer_json", tj);  /* so cap-tokenize decode needs no file */
 		cap_pack_kv_uint(pk, "vocab_size", (uint64_t)m->cfg.vocab);
 		cap_pack_kv_str(pk, "tool", "cap-generate " CAP_VERSION);
 		cap_pack_str(pk, "decoding");

@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "text/caption_sources.h"
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/outfile.h"
 #include "text/split.h"
@@ -241,6 +242,7 @@ static int cmd_encode(const struct opts *o)
 		if (i) cap_buf_addc(&r.source, ',');
 		cap_buf_adds(&r.source, base_name(o->nfiles ? o->files[i] : "-"));
 	}
+	cap_outfile_refuse_tty(o->output, "use -o FILE, or pipe it into cap-dump");
 	r.w = cap_writer_open(o->output);
 	if (!r.w) errx(1, "%s", cap_errmsg());
 	int rc = read_inputs(&r, encode_caption);
@@ -415,7 +417,7 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "decode") == 0) o.cmd = CMD_DECODE;
 	else usage_error("unknown command '%s' (vocab, encode or decode)", cmd);
 	int seen[256] = { 0 }, c;
-	while ((c = getopt_long(argc - 1, argv + 1, "o:h", longopts, NULL)) != -1) {
+	while ((c = cap_getopt(argc - 1, argv + 1, "o:", longopts)) != -1) {
 		char *end;
 		switch (c) {
 		case 'm':

@@ -255,7 +255,7 @@ int main(int argc, char **argv)
 	struct opts o = { .epochs = 30, .batch = 64, .lr = 1e-3, .embed = 256, .hidden = 512,
 	                  .layers = 1, .shuffle = 1, .seed = 1 };
 	int c;
-	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+	while ((c = cap_getopt(argc, argv, "o:", longopts)) != -1) {
 		switch (c) {
 		case 'f': o.features = optarg; break;
 		case 'c': o.captions = optarg; break;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct cap_outfile {
@@ -25,6 +26,15 @@ cap_outfile *cap_outfile_open(const char *path)
 	memcpy(o->tmp, path, n);
 	memcpy(o->tmp + n, ".tmp.XXXXXX", 12);
 	int fd = mkstemp(o->tmp);
+	/* mkstemp makes 0600; the file gets the mode open(2) would give it: 0666 less the umask */
+	mode_t mask = umask(0);
+	umask(mask);
+	if (fd >= 0 && fchmod(fd, 0666 & ~mask) != 0) {
+		cap_fail("%s: cannot set its mode: %s", path, strerror(errno));
+		close(fd); unlink(o->tmp);
+		free(o->path); free(o->tmp); free(o);
+		return NULL;
+	}
 	if (fd < 0 || !(o->f = fdopen(fd, "wb"))) {
 		cap_fail("%s: cannot create: %s", path, strerror(errno));
 		if (fd >= 0) { close(fd); unlink(o->tmp); }
@@ -71,6 +81,14 @@ void cap_outfile_abort(cap_outfile *o)
 		fflush(o->f);
 	}
 	outfile_free(o);
+}
+
+void cap_outfile_refuse_tty(const char *path, const char *hint)
+{
+	if ((path && strcmp(path, "-") != 0) || !isatty(STDOUT_FILENO)) return;
+	fprintf(stderr, "%s: not writing a binary stream to a terminal; %s\n",
+	        program_invocation_short_name, hint);
+	exit(2);
 }
 
 int cap_write_file_atomic(const char *path, const void *data, size_t len)
