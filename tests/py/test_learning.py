@@ -57,9 +57,9 @@ def train_and_caption(tag, shuffled):
     run([tool("cap-tokenize"), "vocab", "--min-count", "1", "-o", P(tag + ".tok.json"), P(tag + ".txt")])
     run([tool("cap-tokenize"), "encode", "--tokenizer", P(tag + ".tok.json"), "-o", P(tag + ".mp"), P(tag + ".txt")])
     run([tool("cap-train"), "--features", P("feats.mp"), "--captions", P(tag + ".mp"), "--epochs", "50", "--lr", "3e-3",
-         "--batch", "16", "--embed", "32", "--hidden", "64", "--seed", "1", "--threads", "2",
+         "--batch", "16", "--embed", "32", "--hidden", "64", "--seed", "1", "--threads", "1",
          "-o", P(tag + ".model")])
-    out = run([tool("cap-generate"), "--model", P(tag + ".model"), "--text", "--threads", "2",
+    out = run([tool("cap-generate"), "--model", P(tag + ".model"), "--text", "--threads", "1",
                P("test-feats.mp")]).stdout.decode()
     got = {}
     for line in out.splitlines():
