@@ -249,6 +249,7 @@ int main(int argc, char **argv)
 		case O_FORMAT:
 			if (cap_caption_format_parse(optarg, &src.format) < 0) {
 				warnx("--format: unknown format '%s' (flickr8k, csv, coco, karpathy, tsv)", optarg);
+				fprintf(stderr, "Try 'cap-eval --help'.\n");
 				free(refs);
 				return 2;
 			}

@@ -40,10 +40,16 @@ static void usage(FILE *f)
 	  "FILE absent or '-' reads standard input.\n");
 }
 
+/* A usage error: the message and the same short hint as cap_opt_int's, or (fmt NULL) the usage. */
 static _Noreturn void usage_error(const char *fmt, const char *arg)
 {
-	if (fmt) { fprintf(stderr, "cap-tokenize: "); fprintf(stderr, fmt, arg); fprintf(stderr, "\n"); }
-	usage(stderr);
+	if (fmt) {
+		fprintf(stderr, "cap-tokenize: ");
+		fprintf(stderr, fmt, arg);
+		fprintf(stderr, "\nTry 'cap-tokenize --help'.\n");
+	} else {
+		usage(stderr);
+	}
 	exit(2);
 }
 
@@ -408,7 +414,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .min_count = 5, .format = CAP_CAPTIONS_AUTO };
-	if (argc < 2) usage_error("missing command (vocab, encode or decode)%s", "");
+	if (argc < 2) { fprintf(stderr, "cap-tokenize: missing command (vocab, encode or decode)\n"); usage_error(NULL, NULL); }
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) { usage(stdout); return 0; }
 	if (strcmp(cmd, "--version") == 0) { printf("cap-tokenize cap %s\n", CAP_VERSION); return 0; }

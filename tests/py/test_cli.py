@@ -89,11 +89,12 @@ for t in TOOLS:
     err = u.stderr.decode()
     check(u.returncode == 2 and err == "%s: option '-o' needs a value\nTry '%s --help'.\n" % (t, t),
           "%s: a missing value gets the same hint" % t, repr(err[:300]))
-run_cmds = {"cap-generate": ["--beam", "x"], "cap-encode": ["--batch", "0"], "cap-train": ["--epochs", "-1"]}
-for t, args in run_cmds.items():
+run_cmds = [("cap-generate", ["--beam", "x"]), ("cap-encode", ["--batch", "0"]), ("cap-train", ["--epochs", "-1"]),
+            ("cap-tokenize", ["vocab", "--min-count", "x"]), ("cap-eval", ["--references", "r", "--format", "x"])]
+for t, args in run_cmds:
     u = run([os.path.join(link, t)] + args, check_rc=False)
     lines = u.stderr.decode().splitlines()
-    check(u.returncode == 2 and len(lines) == 2 and lines[0].startswith(t + ": --") and
+    check(u.returncode == 2 and len(lines) == 2 and lines[0].startswith(t + ": --" + args[-2].lstrip("-")) and
           lines[1] == "Try '%s --help'." % t, "%s: a bad value gives the same short hint" % t, repr(lines))
 u = run([os.path.join(link, "cap-dump"), P("no-such.mp")], check_rc=False)
 check(u.returncode == 1 and u.stderr.decode().startswith("cap-dump: ") and "no-such.mp" in u.stderr.decode(),
