@@ -138,6 +138,8 @@ for page in pages:
         err = p.stderr.decode(errors="replace")
         # warnings are fine (random weights say so); tracebacks and usage errors are not
         bad = re.search(r"Traceback|usage:|command not found|No such file", err)
-        check(p.returncode == 0 and not bad, label + " runs as written",
+        # a writer upstream of head may die of SIGPIPE once head has its lines: that is fine
+        rc = 0 if p.returncode == 141 and re.search(r"\| *head\b", text) else p.returncode
+        check(rc == 0 and not bad, label + " runs as written",
               "exit %d; stderr: %s" % (p.returncode, err[-600:].replace("\n", " | ")))
 finish()
