@@ -4,7 +4,7 @@
 #   make check SANITIZE=1   the same, built with AddressSanitizer and UBSan (in build/san)
 #   make fuzz [FUZZ_SECONDS=60]   each libFuzzer harness of tests/fuzz for N seconds (build/fuzz)
 #   make bench        benchmarks against PyTorch on this machine (not tests)
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (make uninstall with the same settings)
 #   make deps         install the Debian packages (and npm oracle) the build and tests need
 #
 # Layout: lib/ is laid out by stage (core, io, image, text, encoder, decoder, train, search,
@@ -112,11 +112,12 @@ fuzz-run: $(FUZZERS)
 	@tests/fuzz/seeds.sh $(abspath build/bin) $(abspath $(BUILD)/seeds) $(PYTHON)
 	@tests/fuzz/run.sh $(abspath $(BUILD)) $(FUZZ_SECONDS) $(notdir $(FUZZERS))
 
-# The main job on the embedded default: the whole pipeline on examples/shapes.
+# The main job on the embedded default: the whole pipeline on examples/shapes, its output in
+# build/demo/pipeline.log, then a short summary (again, without retraining, when up to date).
 demo:
 	@scripts/install-deps.sh build
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory -f pipelines/shapes.mk BIN=$(BUILD)/bin OUT=$(BUILD)/demo
+	@scripts/demo.sh $(BUILD)/bin $(BUILD)/demo
 
 $(BUILD)/bench/cap-peak: bench/peak.c $(BUILD)/libcap.a $(LIB_HDR)
 	@mkdir -p $(dir $@)
@@ -131,13 +132,30 @@ lint-man:
 deps:
 	scripts/install-deps.sh test
 
+# The tools, the man pages (sections 1, 5, 7), and under $(DATADIR) the make graphs of
+# pipelines/ (make -f $(DATADIR)/pipelines/flickr8k.mk BIN=$(PREFIX)/bin) and the scripts
+# they mention. make uninstall removes exactly what install wrote.
+DATADIR   ?= $(PREFIX)/share/cap
+PIPELINES := $(sort $(shell find pipelines -type f 2>/dev/null))
+SHARE_SCRIPTS := $(wildcard scripts/get-weights.sh)
+TOOL_NAMES := $(TOOL_SRC:tools/%.c=%)
+
 install: $(TOOLS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	for m in $(MANPAGES); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && \
+	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
+	for f in $(PIPELINES) $(SHARE_SCRIPTS); do mode=644; [ -x $$f ] && mode=755; \
+	    install -D -m $$mode $$f $(DESTDIR)$(DATADIR)/$$f || exit 1; done
+
+uninstall:
+	for t in $(TOOL_NAMES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$t; done
+	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+	for f in $(PIPELINES) $(SHARE_SCRIPTS); do rm -f $(DESTDIR)$(DATADIR)/$$f; done
+	[ ! -d $(DESTDIR)$(DATADIR) ] || find $(DESTDIR)$(DATADIR) -depth -type d -empty -delete
 
 clean:
 	rm -rf build
 
-.PHONY: all tests check check-run fuzz fuzz-run demo bench lint-man deps install clean
+.PHONY: all tests check check-run fuzz fuzz-run demo bench lint-man deps install uninstall clean
 .SECONDARY:

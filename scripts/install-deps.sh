@@ -6,7 +6,7 @@
 set -eu
 what=${1:-test}
 build_pkgs="build-essential pkg-config libmsgpack-dev libjpeg62-turbo-dev libpng-dev libdnnl-dev mandoc"
-test_pkgs="python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk"
+test_pkgs="jq python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk"
 fuzz_pkgs="clang libclang-rt-14-dev"
 pkgs=$build_pkgs
 [ "$what" = fuzz ] && pkgs="$pkgs $fuzz_pkgs" && what=test

@@ -14,6 +14,7 @@
 
 #include "core/cli.h"
 #include "core/error.h"
+#include "core/outfile.h"
 #include "encoder/encode.h"
 #include "image/pipeline.h"
 #include "ops/ops.h"
@@ -69,7 +70,7 @@ int main(int argc, char **argv)
 	const char *precision = NULL;
 	int batch = 2, threads = 0, basename_opt = 0, bf16 = 0, decoders = 1;
 	int resize = -1, crop = -1, squash = -1, shard_k = 1, shard_n = 1, c;
-	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+	while ((c = cap_getopt(argc, argv, "o:", longopts)) != -1) {
 		switch (c) {
 		case 'w': weights = optarg; break;
 		case 'b': batch = (int)cap_opt_int("batch", optarg, 1, 256); break;
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	cap_outfile_refuse_tty(out_path, "use -o FILE, or pipe it into cap-dump");
 	cap_preprocess_opts po;
 	cap_preprocess_opts_default(&po);
 	if (squash > 0) {

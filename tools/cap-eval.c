@@ -9,6 +9,8 @@
 
 #include "core/buf.h"
 #include "text/caption_sources.h"
+#include "core/cli.h"
+#include "core/outfile.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "eval/evalset.h"
@@ -21,7 +23,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	  "usage: cap-eval --references REFS [--split FILE] [--format F] [--json] [--per-image]\n"
-	  "                [GENERATED...]\n"
+	  "                [-o OUT] [GENERATED...]\n"
 	  "Scores generated captions (cap-generate streams or IMAGE<TAB>CAPTION lines; absent or\n"
 	  "'-': stdin) against references with BLEU-1..4, CIDEr-D and ROUGE-L as coco-caption.\n"
 	  "  --references REFS  a captions stream or a file cap-tokenize reads (Flickr8k token\n"
@@ -30,6 +32,7 @@ static void usage(FILE *f)
 	  "  --format F         format of REFS: flickr8k, csv, coco, karpathy, tsv (default: guess)\n"
 	  "  --json             print the scores as one JSON object\n"
 	  "  --per-image        also print each image's scores\n"
+	  "  -o, --output OUT   write the scores there (atomically) instead of standard output\n"
 	  "BLEU and ROUGE-L are on a 0-1 scale; CIDEr-D is on coco-caption's scale (x10, 0-10).\n");
 }
 
@@ -229,29 +232,32 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "per-image", no_argument, NULL, O_PER },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char **refs = cap_xcalloc((size_t)argc + 1, sizeof *refs);
 	int nrefs = 0, json = 0, per = 0;
-	const char *split = NULL;
+	const char *split = NULL, *out_path = NULL;
 	cap_caption_source src = { 0 };
 	src.format = CAP_CAPTIONS_AUTO;
 	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = cap_getopt(argc, argv, "o:", longopts)) != -1) {
 		switch (c) {
 		case O_REFS: refs[nrefs++] = optarg; break;
 		case O_SPLIT: split = optarg; break;
 		case O_FORMAT:
 			if (cap_caption_format_parse(optarg, &src.format) < 0) {
 				warnx("--format: unknown format '%s' (flickr8k, csv, coco, karpathy, tsv)", optarg);
+				fprintf(stderr, "Try 'cap-eval --help'.\n");
 				free(refs);
 				return 2;
 			}
 			break;
 		case O_JSON: json = 1; break;
 		case O_PER: per = 1; break;
+		case 'o': out_path = optarg; break;
 		case O_HELP: usage(stdout); free(refs); return 0;
 		case O_VERSION: printf("cap-eval cap %s\n", CAP_VERSION); free(refs); return 0;
 		default: usage(stderr); free(refs); return 2;
@@ -328,7 +334,7 @@ int main(int argc, char **argv)
 		for (int k = 0; k < 4; k++) cap_buf_printf(&b, "BLEU-%d\t%.4f\n", k + 1, corpus.bleu[k]);
 		cap_buf_printf(&b, "CIDEr-D\t%.4f\nROUGE-L\t%.4f\n", corpus.cider, corpus.rouge_l);
 	}
-	fwrite(b.data, 1, b.len, stdout);
+	if (cap_write_file_atomic(out_path, b.data, b.len) < 0) errx(1, "%s", cap_errmsg());
 	cap_buf_free(&b);
 	free(pi);
 	cap_evalset_join_free(&j);

@@ -11,6 +11,7 @@
 
 #include "core/cli.h"
 #include "core/error.h"
+#include "core/outfile.h"
 #include "ops/ops.h"
 #include "search/generate.h"
 
@@ -72,7 +73,7 @@ int main(int argc, char **argv)
 	const char *model_path = NULL, *out_path = NULL, *device = cap_default_device(), *precision = "fp32";
 	int text = 0, threads = 0, batch = 64, nbest_given = 0, sampling_opt = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+	while ((c = cap_getopt(argc, argv, "o:", longopts)) != -1) {
 		switch (c) {
 		case O_MODEL: model_path = optarg; break;
 		case O_BEAM: so.beam = (int)cap_opt_int("beam", optarg, 1, 1000); break;
@@ -107,6 +108,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!model_path) { warnx("--model is required"); usage(stderr); return 2; }
+	if (!text) cap_outfile_refuse_tty(out_path, "use --text for lines, -o FILE, or pipe it into cap-dump");
 	if (sampling_opt && !so.sample) { warnx("--temperature, --top-k and --seed need --sample"); return 2; }
 	if (so.sample && so.beam != 1) { warnx("--sample and --beam exclude each other"); return 2; }
 	if (cap_search_opts_check(&so) < 0) { warnx("%s", cap_errmsg()); return 2; }

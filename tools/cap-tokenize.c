@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "text/caption_sources.h"
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/outfile.h"
@@ -40,10 +41,16 @@ static void usage(FILE *f)
 	  "FILE absent or '-' reads standard input.\n");
 }
 
+/* A usage error: the message and the same short hint as cap_opt_int's, or (fmt NULL) the usage. */
 static _Noreturn void usage_error(const char *fmt, const char *arg)
 {
-	if (fmt) { fprintf(stderr, "cap-tokenize: "); fprintf(stderr, fmt, arg); fprintf(stderr, "\n"); }
-	usage(stderr);
+	if (fmt) {
+		fprintf(stderr, "cap-tokenize: ");
+		fprintf(stderr, fmt, arg);
+		fprintf(stderr, "\nTry 'cap-tokenize --help'.\n");
+	} else {
+		usage(stderr);
+	}
 	exit(2);
 }
 
@@ -242,6 +249,7 @@ static int cmd_encode(const struct opts *o)
 		if (i) cap_buf_addc(&r.source, ',');
 		cap_buf_adds(&r.source, base_name(o->nfiles ? o->files[i] : "-"));
 	}
+	cap_outfile_refuse_tty(o->output, "use -o FILE, or pipe it into cap-dump");
 	r.w = cap_writer_open(o->output);
 	if (!r.w) errx(1, "%s", cap_errmsg());
 	int rc = read_inputs(&r, encode_caption);
@@ -407,7 +415,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .min_count = 5, .format = CAP_CAPTIONS_AUTO };
-	if (argc < 2) usage_error("missing command (vocab, encode or decode)%s", "");
+	if (argc < 2) { fprintf(stderr, "cap-tokenize: missing command (vocab, encode or decode)\n"); usage_error(NULL, NULL); }
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) { usage(stdout); return 0; }
 	if (strcmp(cmd, "--version") == 0) { printf("cap-tokenize cap %s\n", CAP_VERSION); return 0; }
@@ -416,7 +424,7 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "decode") == 0) o.cmd = CMD_DECODE;
 	else usage_error("unknown command '%s' (vocab, encode or decode)", cmd);
 	int seen[256] = { 0 }, c;
-	while ((c = getopt_long(argc - 1, argv + 1, "o:h", longopts, NULL)) != -1) {
+	while ((c = cap_getopt(argc - 1, argv + 1, "o:", longopts)) != -1) {
 		char *end;
 		switch (c) {
 		case 'm':

@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 	cap_trainer_opts_default(&o);
 	const char *device = cap_default_device(), *precision = "fp32";
 	int threads = 0, c;
-	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+	while ((c = cap_getopt(argc, argv, "o:h", longopts)) != -1) {
 		switch (c) {
 		case 'f': o.features = optarg; break;
 		case 'c': o.captions = optarg; break;

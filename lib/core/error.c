@@ -1,5 +1,6 @@
 #include "core/error.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ const char *cap_errmsg(void) { return errbuf; }
 
 static void oom(size_t n)
 {
-	fprintf(stderr, "cap: out of memory allocating %zu bytes\n", n);
+	fprintf(stderr, "%s: out of memory allocating %zu bytes\n", program_invocation_short_name, n);
 	abort();
 }
 

@@ -223,6 +223,14 @@ void cap_outfile_abort(cap_outfile *o)
 	outfile_free(o);
 }
 
+void cap_outfile_refuse_tty(const char *path, const char *hint)
+{
+	if ((path && strcmp(path, "-") != 0) || !isatty(STDOUT_FILENO)) return;
+	fprintf(stderr, "%s: not writing a binary stream to a terminal; %s\n",
+	        program_invocation_short_name, hint);
+	exit(2);
+}
+
 int cap_write_file_atomic(const char *path, const void *data, size_t len)
 {
 	cap_outfile *o = cap_outfile_open(path);

@@ -26,6 +26,11 @@ int cap_outfile_is_atomic(const cap_outfile *o);
 int cap_outfile_close(cap_outfile *o);
 /* Discards the output (removes the temporary file). Frees o. */
 void cap_outfile_abort(cap_outfile *o);
+/* Binary output is not written to a terminal (as gzip refuses): when path is NULL or "-" and
+ * standard output is a terminal, prints "PROG: not writing a binary stream to a terminal; " +
+ * hint (e.g. "use -o FILE, or pipe it into cap-dump") and exits 2. Returns otherwise. Tools
+ * call it right after their options, before any slow work. */
+void cap_outfile_refuse_tty(const char *path, const char *hint);
 /* Writes data[0..len) to path atomically in one go. */
 int cap_write_file_atomic(const char *path, const void *data, size_t len);
 #endif

@@ -2,6 +2,7 @@
 #include "core/wordmap.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ uint32_t *cap_wordmap_put(cap_wordmap *m, const char *key, size_t len, int *adde
 	size_t i = find_slot(m, key, len, h);
 	if (added) *added = 0;
 	if (m->slots[i]) return &m->val[m->slots[i] - 1];
-	if (m->n >= UINT32_MAX - 1) { fprintf(stderr, "cap: word map full\n"); abort(); }
+	if (m->n >= UINT32_MAX - 1) { fprintf(stderr, "%s: word map full\n", program_invocation_short_name); abort(); }
 	if (m->n == m->cap) {
 		m->cap = m->cap ? 2 * m->cap : 64;
 		m->key_off = cap_xrealloc(m->key_off, m->cap * sizeof *m->key_off);

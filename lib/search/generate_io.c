@@ -70,9 +70,11 @@ int cap_generate_run(cap_generator *gen, const cap_generate_io *io)
 	}
 	if (!text) {
 		msgpack_packer *pk = cap_writer_packer(out.w);
-		cap_pack_header(pk, "generated", 6);
+		cap_pack_header(pk, "generated", 7);
 		cap_pack_kv_str(pk, "model", cap_generator_digest(gen));
 		cap_pack_kv_str(pk, "tokenizer", cap_tokenizer_digest(tok));
+		/* the tokenizer itself, so that cap-tokenize decode needs no file */
+		cap_pack_kv_str(pk, "tokenizer_json", cap_decoder_meta(m, "tokenizer_json"));
 		cap_pack_kv_uint(pk, "vocab_size", (uint64_t)m->cfg.vocab);
 		cap_pack_kv_str(pk, "tool", "cap-generate " CAP_VERSION);
 		cap_pack_kv_str(pk, "device", io->device);

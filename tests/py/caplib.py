@@ -81,5 +81,25 @@ def read_safetensors(path):
         out[k] = np.frombuffer(raw[base + s:base + e], dtype=dt[v["dtype"]]).reshape(v["shape"])
     return out, meta
 
+def write_stream(path, kind, header, records):
+    """Writes a cap stream: the header {"format":"cap","version":1,"kind":kind, **header}, then
+    one msgpack map per record (float32 features as bin: numpy_array.astype("<f4").tobytes())."""
+    import msgpack
+    with open(path, "wb") as f:
+        f.write(msgpack.packb(dict({"format": "cap", "version": 1, "kind": kind}, **header), use_bin_type=True))
+        for r in records:
+            f.write(msgpack.packb(r, use_bin_type=True))
+
+def read_stream(path_or_bytes):
+    """(header, [records]) of a cap stream (a path or the bytes); headers of concatenated parts
+    after the first are skipped."""
+    import io, msgpack
+    data = path_or_bytes if isinstance(path_or_bytes, bytes) else open(path_or_bytes, "rb").read()
+    it = msgpack.Unpacker(io.BytesIO(data), raw=False)
+    header, recs = next(it), []
+    for r in it:
+        if r.get("format") != "cap": recs.append(r)
+    return header, recs
+
 def finish():
     sys.exit(1 if failures else 0)
