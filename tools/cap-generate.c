@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/cli.h"
 #include "decoder/decoder.h"
+#include "decoder/encoder_id.h"
 #include "core/error.h"
 #include "core/outfile.h"
 #include "ops/gemm.h"
@@ -28,7 +29,8 @@ static void usage(FILE *f)
 	fprintf(f,
 	  "usage: cap-generate --model MODEL [--beam K] [--max-len N] [--length-penalty A]\n"
 	  "                    [--nbest N] [--sample [--temperature T] [--top-k K] [--seed S]]\n"
-	  "                    [--text] [--threads N] [--batch N] [-o OUT] [FEATURES...]\n"
+	  "                    [--text] [--threads N] [--batch N] [--allow-encoder-mismatch]\n"
+	  "                    [-o OUT] [FEATURES...]\n"
 	  "Captions for the images of 'features' streams (FEATURES absent or '-': stdin).\n"
 	  "  --model MODEL         decoder written by cap-train (safetensors with its tokenizer)\n"
 	  "  --beam K              beam width; 1 (default) is greedy decoding\n"
@@ -42,6 +44,7 @@ static void usage(FILE *f)
 	  "  --text                write lines IMAGE<TAB>CAPTION instead of a stream\n"
 	  "  --threads N           threads for the matrix products (default: all cores)\n"
 	  "  --batch N             images decoded together (default 64)\n"
+	  "  --allow-encoder-mismatch  caption features of another encoder than the model's\n"
 	  "  -o OUT                output file, written atomically (default: stdout)\n");
 }
 
@@ -107,7 +110,7 @@ static void pack_hyp_fields(msgpack_packer *pk, const cap_hyp *h, const char *ca
 int main(int argc, char **argv)
 {
 	enum { O_MODEL = 256, O_BEAM, O_MAXLEN, O_LP, O_NBEST, O_SAMPLE, O_TEMP, O_TOPK, O_SEED,
-	       O_TEXT, O_THREADS, O_BATCH, O_HELP, O_VERSION };
+	       O_TEXT, O_THREADS, O_BATCH, O_HELP, O_VERSION, O_ALLOW_ENC };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, O_MODEL },
 		{ "beam", required_argument, NULL, O_BEAM },
@@ -121,6 +124,7 @@ int main(int argc, char **argv)
 		{ "text", no_argument, NULL, O_TEXT },
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "batch", required_argument, NULL, O_BATCH },
+		{ "allow-encoder-mismatch", no_argument, NULL, O_ALLOW_ENC },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -129,6 +133,7 @@ int main(int argc, char **argv)
 	cap_search_opts so;
 	cap_search_opts_default(&so);
 	const char *model_path = NULL, *out_path = NULL;
+	int allow_enc = 0;
 	int text = 0, threads = 0, batch = 64, nbest_given = 0, sampling_opt = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
@@ -156,6 +161,7 @@ int main(int argc, char **argv)
 		case O_TEXT: text = 1; break;
 		case O_THREADS: threads = (int)cap_opt_int("threads", optarg, 1, 1024); break;
 		case O_BATCH: batch = (int)cap_opt_int("batch", optarg, 1, 1 << 16); break;
+		case O_ALLOW_ENC: allow_enc = 1; break;
 		case 'o': out_path = optarg; break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION: printf("cap-generate cap %s\n", CAP_VERSION); return 0;
@@ -189,10 +195,12 @@ int main(int argc, char **argv)
 		errx(1, "%s: metadata 'tokenizer' %s is not the digest of its tokenizer_json (%s)",
 		     model_path, tdig, cap_tokenizer_digest(tok));
 	if (m->cfg.vocab <= CAP_DECODER_END) errx(1, "%s: vocabulary too small", model_path);
-	char mdig[65];
+	char mdig[65], *enc_meta = NULL;
 	{
 		cap_tensors *ts = cap_tensors_load(model_path);
 		if (!ts || cap_tensors_digest(ts, mdig) < 0) errx(1, "%s", cap_errmsg());
+		const char *em = cap_tensors_meta(ts, CAP_ENCODER_ID_META_KEY);
+		if (em) enc_meta = cap_xstrdup(em);
 		cap_tensors_free(ts);
 	}
 	so.start_id = CAP_DECODER_START;
@@ -207,6 +215,12 @@ int main(int argc, char **argv)
 	if (dimo && cap_obj_uint(dimo, &dim) == 0 && dim != (uint64_t)m->cfg.feat_dim)
 		errx(1, "%s: features of dimension %llu, but the model %s takes %d", cap_reader_name(r),
 		     (unsigned long long)dim, model_path, m->cfg.feat_dim);
+	/* The features must come from the encoder the model was trained on (encoder_id.h). */
+	if (cap_encoder_id_check(enc_meta, model_path, cap_reader_header(r), cap_reader_name(r), NULL) < 0) {
+		if (!allow_enc) errx(1, "%s (--allow-encoder-mismatch to caption them anyway)", cap_errmsg());
+		warnx("warning: %s", cap_errmsg());
+	}
+	free(enc_meta);
 
 	output out;
 	if (out_open(&out, out_path, text) < 0) errx(1, "%s", cap_errmsg());
