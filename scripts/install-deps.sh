@@ -5,7 +5,9 @@
 set -eu
 what=${1:-test}
 build_pkgs="build-essential pkg-config libmsgpack-dev libjpeg62-turbo-dev libpng-dev libdnnl-dev mandoc"
-test_pkgs="python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk"
+# chromium renders cap-report's page in tests/cmd/report.sh; parallel runs the scale-out recipe
+# in tests/cmd/pipeline_scaleout.sh.
+test_pkgs="python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk chromium parallel"
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"
 # Node.js and npm run the Hugging Face tokenizers oracle. A machine may already have them from

@@ -210,7 +210,7 @@ static void read_scores(run *r, const char *path, cap_report *rep)
 	size_t len;
 	if (cap_read_file(path, &data, &len) < 0) errx(1, "%s", cap_errmsg());
 	cap_json *j = cap_json_parse(data, len);
-	if (!j) errx(1, "%s: %s", path, cap_errmsg());
+	if (!j) errx(1, "%s: expected the output of cap-eval --json: %s", path, cap_errmsg());
 	double imgs, refs;
 	if (json_bleu(j, rep->bleu) < 0 || json_num(j, "cider_d", &rep->cider_d) < 0 ||
 	    json_num(j, "rouge_l", &rep->rouge_l) < 0 || json_num(j, "images", &imgs) < 0 ||
