@@ -275,6 +275,9 @@ int main(int argc, char **argv)
 		      seed);
 	} else {
 		cap_tensors *ts = cap_tensors_load(weights);
+		if (!ts && access(weights, F_OK) != 0)
+			errx(1, "%s: no such file (torchvision's ResNet-152 weights: scripts/get-weights.sh "
+			     "downloads them; see cap-encode(1), WEIGHTS)", weights);
 		if (!ts)
 			errx(1, "%s", cap_errmsg());
 		/* The digest (a pass over all the weights) runs beside building the network. */
