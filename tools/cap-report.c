@@ -457,8 +457,8 @@ int main(int argc, char **argv)
 	cap_plot_series curves[3];
 	size_t nc = 0;
 	if (steps.n) curves[nc++] = (cap_plot_series){ "loss per step", "#9ecae1", steps.x, steps.y, steps.n, 1, 0 };
-	if (train.n) curves[nc++] = (cap_plot_series){ "training loss", "#1f77b4", train.x, train.y, train.n, 2.5, 1 };
-	if (val.n) curves[nc++] = (cap_plot_series){ "validation loss", "#d62728", val.x, val.y, val.n, 2.5, 1 };
+	if (train.n) curves[nc++] = (cap_plot_series){ "training loss", "#1f77b4", train.x, train.y, train.n, 2.5, train.n <= 40 };
+	if (val.n) curves[nc++] = (cap_plot_series){ "validation loss", "#d62728", val.x, val.y, val.n, 2.5, val.n <= 40 };
 	rep.curves = curves;
 	rep.ncurves = nc;
 	rep.settings = kv;
