@@ -422,13 +422,18 @@ int main(int argc, char **argv)
 		case O_MAX: max_images = (long)cap_opt_int("max-images", optarg, 0, LONG_MAX); break;
 		case O_TITLE: title = optarg; break;
 		case 'o': out_path = optarg; break;
-		case 'h': case O_HELP: usage(stdout); return 0;
-		case O_VERSION: printf("cap-report cap %s\n", CAP_VERSION); return 0;
-		default: usage(stderr); return 2;
+		case 'h': case O_HELP: usage(stdout); free(dirs); return 0;
+		case O_VERSION: printf("cap-report cap %s\n", CAP_VERSION); free(dirs); return 0;
+		default: usage(stderr); free(dirs); return 2;
 		}
 	}
-	if (optind < argc) { warnx("unexpected argument '%s'", argv[optind]); usage(stderr); return 2; }
-	if (!gen) { warnx("--generated is required"); usage(stderr); return 2; }
+	if (optind < argc || !gen) {
+		if (optind < argc) warnx("unexpected argument '%s'", argv[optind]);
+		else warnx("--generated is required");
+		usage(stderr);
+		free(dirs);
+		return 2;
+	}
 
 	run r = { .index = cap_wordmap_new() };
 	cap_report rep = { .title = title ? title : "cap run report" };

@@ -174,7 +174,7 @@ char *cap_encoder_id_meta_from_file(const char *path)
 
 void cap_encoder_id_describe(const cap_encoder_id *id, char *buf, size_t n)
 {
-	char w[40];
+	char w[100];
 	/* a digest is long: its first 12 hex digits name it well enough in a message */
 	if (strncmp(id->weights, "sha256:", 7) == 0 && strlen(id->weights) > 7 + 12)
 		snprintf(w, sizeof w, "%.19s...", id->weights);
