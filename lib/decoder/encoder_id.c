@@ -46,26 +46,20 @@ int cap_encoder_id_from_header(const msgpack_object *header, cap_encoder_id *id)
 {
 	memset(id, 0, sizeof *id);
 	const msgpack_object *enc = header ? cap_map_get(header, "encoder") : NULL;
-	if (!enc)
+	const msgpack_object *pre = header ? cap_map_get(header, "preprocess") : NULL;
+	/* Other producers may name their encoder otherwise (a string, a partial map): unknown. */
+	if (!enc || enc->type != MSGPACK_OBJECT_MAP || !pre || pre->type != MSGPACK_OBJECT_MAP)
 		return 0;
-	const msgpack_object *pre = cap_map_get(header, "preprocess");
-	if (enc->type != MSGPACK_OBJECT_MAP)
-		return cap_fail("header: 'encoder' is not a map");
 	if (obj_str(cap_map_get(enc, "weights"), id->weights, sizeof id->weights) < 0 ||
-	    obj_int(cap_map_get(enc, "depth"), &id->depth) < 0)
-		return cap_fail("header: 'encoder' needs 'weights' (a string) and 'depth' (an integer)");
-	if (cap_map_get(enc, "arch") && obj_str(cap_map_get(enc, "arch"), id->arch, sizeof id->arch) < 0)
-		return cap_fail("header: encoder 'arch' is not a short string");
-	if (!id->arch[0])
+	    obj_int(cap_map_get(enc, "depth"), &id->depth) < 0 ||
+	    obj_str(cap_map_get(pre, "mode"), id->mode, sizeof id->mode) < 0)
+		return 0;
+	if (obj_str(cap_map_get(enc, "arch"), id->arch, sizeof id->arch) < 0)
 		snprintf(id->arch, sizeof id->arch, "resnet%d", id->depth);
-	if (cap_map_get(enc, "weights_file") &&
-	    obj_str(cap_map_get(enc, "weights_file"), id->weights_file, sizeof id->weights_file) < 0)
-		return cap_fail("header: encoder 'weights_file' is not a string");
-	if (cap_map_get(enc, "precision") &&
-	    obj_str(cap_map_get(enc, "precision"), id->precision, sizeof id->precision) < 0)
-		return cap_fail("header: encoder 'precision' is not a short string");
-	if (!pre || pre->type != MSGPACK_OBJECT_MAP || obj_str(cap_map_get(pre, "mode"), id->mode, sizeof id->mode) < 0)
-		return cap_fail("header: 'preprocess' with a 'mode' is missing beside 'encoder'");
+	if (obj_str(cap_map_get(enc, "weights_file"), id->weights_file, sizeof id->weights_file) < 0)
+		id->weights_file[0] = 0;
+	if (obj_str(cap_map_get(enc, "precision"), id->precision, sizeof id->precision) < 0)
+		id->precision[0] = 0;
 	int squash = strcmp(id->mode, "squash") == 0;
 	if ((squash ? obj_int(cap_map_get(pre, "size"), &id->crop)
 	            : obj_int(cap_map_get(pre, "resize"), &id->resize) | obj_int(cap_map_get(pre, "crop"), &id->crop)) < 0 ||

@@ -29,8 +29,10 @@ typedef struct cap_encoder_id {
 	int crop;                /* resize-crop: the crop; squash: the size */
 } cap_encoder_id;
 
-/* From a features header: 1 and *id, 0 when the header names no encoder (a stream of another
- * producer), -1 with cap_errmsg() when "encoder" or "preprocess" is malformed. */
+/* From a features header: 1 and *id; 0 when the header names no encoder in cap-encode's form
+ * (a stream of another producer: no "encoder" map with "weights" and "depth", or no
+ * "preprocess" map with a "mode"); -1 with cap_errmsg() when the preprocess mode lacks its
+ * sizes. */
 int cap_encoder_id_from_header(const msgpack_object *header, cap_encoder_id *id);
 /* From a model's "encoder" metadata value: 0, or -1 with cap_errmsg(). */
 int cap_encoder_id_from_meta(const char *json, cap_encoder_id *id);

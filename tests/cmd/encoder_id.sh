@@ -49,6 +49,14 @@ with open(sys.argv[2], "wb") as f:
     for o in objs: f.write(msgpack.packb(o))
 PY
 check "features without an encoder in the header: not checked" sh -c "cap-generate --model '$T/m.safetensors' --text '$T/noenc.mp' >/dev/null"
+"$PYTHON" - "$T/f.mp" "$T/strenc.mp" <<'PY'
+import sys, msgpack
+objs = list(msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False))
+objs[0]["encoder"] = "test"
+with open(sys.argv[2], "wb") as f:
+    for o in objs: f.write(msgpack.packb(o))
+PY
+check "features whose header names the encoder otherwise (a string): not checked" sh -c "cap-generate --model '$T/m.safetensors' --text '$T/strenc.mp' >/dev/null"
 
 "$SETMETA" "$T/plain.safetensors" "$T/bad.safetensors" 'encoder={"depth":152}'
 check_fails "malformed 'encoder' metadata: error naming the model" 1 "bad.safetensors: metadata 'encoder'" \
