@@ -91,7 +91,8 @@ all: $(OUT)/scores.txt $(OUT)/report.html $(OUT)/settings.txt
 $(OUT)/tokenizer.json: $(TOKENS) $(call SPLIT,train) $(call stamp,vocab)
 	$(BIN)/cap-tokenize vocab --min-count $(MIN_COUNT) --split $(call SPLIT,train) -o $@ $(TOKENS)
 
-$(OUT)/%.captions.mp: $(TOKENS) $(OUT)/tokenizer.json
+.SECONDEXPANSION:
+$(OUT)/%.captions.mp: $(TOKENS) $(OUT)/tokenizer.json $$(call SPLIT,$$*)
 	$(BIN)/cap-tokenize encode --tokenizer $(OUT)/tokenizer.json --split $(call SPLIT,$*) -o $@ $(TOKENS)
 
 # The image lists: the JPEGs under IMAGES named in the train and dev splits, and those under

@@ -15,7 +15,7 @@ cap_stamp = $(if $(call cap_same,$(file <$(SETTINGS_DIR)/$1),$(STAMP_$1)),,$(she
 # The stamp of a step, as a prerequisite.
 stamp = $(SETTINGS_DIR)/$1
 
-ifeq ($(filter clean,$(MAKECMDGOALS)),)
+ifeq ($(filter clean summary print-%,$(MAKECMDGOALS)),)
 $(foreach s,$(STEPS),$(call cap_stamp,$s))
 endif
 

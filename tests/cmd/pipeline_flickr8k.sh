@@ -2,7 +2,7 @@
 # the first step; every step reruns exactly when one of its settings (or inputs) changed; each
 # image is encoded once; run folders hold their settings and scores and sit side by side.
 . "$(dirname "$0")/lib.sh"
-. "$HERE/pipeline_lib.sh"
+. "$HERE/helpers/pipeline.sh"
 mini_flickr "$T"
 mk() { make --no-print-directory -C "$ROOT" -f pipelines/flickr8k.mk BIN="$CAP_BIN" FLICKR="$T/f8k" \
 	IMAGES="$T/jpg" MIN_COUNT=1 EPOCHS=2 EMBED=16 HIDDEN=32 BATCH=16 SHARDS=2 THREADS=2 \

@@ -1,8 +1,8 @@
 # Scale-out recipes of pipelines/flickr8k.mk, run locally: GNU parallel over hosts (HOSTS=,
 # pipelines/parallel-encode.sh), and the Slurm job array of pipelines/slurm/ with sbatch and
-# srun faked by tests/cmd/fake-slurm (they run each job here, in order).
+# srun faked by tests/cmd/helpers/fake-slurm (they run each job here, in order).
 . "$(dirname "$0")/lib.sh"
-. "$HERE/pipeline_lib.sh"
+. "$HERE/helpers/pipeline.sh"
 mini_flickr "$T"
 set -- FLICKR="$T/f8k" IMAGES="$T/jpg" MIN_COUNT=1 EPOCHS=2 EMBED=16 HIDDEN=32 BATCH=16 THREADS=2 \
 	PREPROCESS="--squash 32 --batch 16"
@@ -42,7 +42,7 @@ fi
 # Slurm: submit.sh with sbatch and srun faked.
 export FAKE_SLURM_DIR="$T/slurm"
 mkdir -p "$FAKE_SLURM_DIR"
-PATH="$HERE/fake-slurm:$PATH"
+PATH="$HERE/helpers/fake-slurm:$PATH"
 cd "$ROOT"
 check_fails "slurm: a wrong IMAGES fails before anything is queued" 2 "IMAGES=$T/nope is not a folder" \
 	pipelines/slurm/submit.sh BIN="$CAP_BIN" OUT="$T/sl" "$@" IMAGES="$T/nope" SHARDS=2

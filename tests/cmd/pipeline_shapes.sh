@@ -2,7 +2,7 @@
 # nothing, BEAM reruns only generation, evaluation and the report, EPOCHS the training too,
 # PREPROCESS the features; each image encoded once.
 . "$(dirname "$0")/lib.sh"
-. "$HERE/pipeline_lib.sh"
+. "$HERE/helpers/pipeline.sh"
 R=$T/demo
 mk() { make --no-print-directory -C "$ROOT" -f pipelines/shapes.mk BIN="$CAP_BIN" OUT="$R" EPOCHS=3 \
 	PREPROCESS="--squash 32 --batch 16" THREADS=2 "$@"; }

@@ -38,7 +38,7 @@ if ! command -v chromium >/dev/null; then
 else
 	browse() { # PAGE: PROBE {...} of report_probe.html
 		sed 's|</body>||; s|</html>||' "$1" >"$1.probe.html"
-		cat "$HERE/report_probe.html" >>"$1.probe.html"
+		cat "$HERE/helpers/report_probe.html" >>"$1.probe.html"
 		echo '</body></html>' >>"$1.probe.html"
 		timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$T/chromium" \
 			--virtual-time-budget=10000 --dump-dom "file://$1.probe.html" 2>"$T/chromium.err" | grep -o 'PROBE {.*}'
