@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "io/stream.h"
+#include "io/tensors.h"
 
 /* Copies a msgpack str into buf (NUL-terminated); -1 when not a str or too long. */
 static int obj_str(const msgpack_object *o, char *buf, size_t n)
@@ -212,4 +213,22 @@ int cap_encoder_id_check(const char *model_meta, const char *model_name,
 	cap_encoder_id_describe(&f, df, sizeof df);
 	return cap_fail("%s: features of %s, but %s was trained on features of %s", features_name, df,
 	                model_name, dm);
+}
+
+int cap_encoder_id_check_files(const char *model_path, const char *features_path, int *unknown)
+{
+	cap_tensors *ts = cap_tensors_load(model_path);
+	if (!ts)
+		return -1;
+	const char *paths[1] = { features_path };
+	cap_reader *r = cap_reader_open(paths, 1, "features");
+	if (!r) {
+		cap_tensors_free(ts);
+		return -1;
+	}
+	int rc = cap_encoder_id_check(cap_tensors_meta(ts, CAP_ENCODER_ID_META_KEY), model_path,
+	                              cap_reader_header(r), features_path, unknown);
+	cap_reader_close(r);
+	cap_tensors_free(ts);
+	return rc;
 }

@@ -61,3 +61,10 @@ check "features whose header names the encoder otherwise (a string): not checked
 "$SETMETA" "$T/plain.safetensors" "$T/bad.safetensors" 'encoder={"depth":152}'
 check_fails "malformed 'encoder' metadata: error naming the model" 1 "bad.safetensors: metadata 'encoder'" \
 	cap-generate --model "$T/bad.safetensors" --text "$T/f.mp"
+
+# The check from files, as cap-train --init will run it (cap_encoder_id_check_files).
+check_eq "files: same encoder" "$("$SETMETA" --check "$T/m.safetensors" "$T/f.mp")" same
+check_eq "files: a model without the record" "$("$SETMETA" --check "$T/plain.safetensors" "$T/sq40.mp")" unknown
+check_fails "files: another encoder, both named" 1 "sq40.mp: features of resnet152 random:1, squash 40, but .*m.safetensors was trained" \
+	"$SETMETA" --check "$T/m.safetensors" "$T/sq40.mp"
+check_fails "files: an unreadable features file named" 1 "nosuch.mp" "$SETMETA" --check "$T/m.safetensors" "$T/nosuch.mp"

@@ -1,5 +1,6 @@
 /* cap-setmeta: copies a float32 safetensors model with metadata changed, for tests.
  *   cap-setmeta IN OUT [KEY=VALUE | KEY= | --encoder-from FEATURES]...
+ *   cap-setmeta --check MODEL FEATURES   cap_encoder_id_check_files (what cap-train --init runs)
  * KEY=VALUE sets a key, "KEY=" removes it; --encoder-from FEATURES sets "encoder" to what
  * cap_encoder_id_meta_from_file() makes of that stream's header (what cap-train records).
  * Errors: "cap-setmeta: ..." on stderr, exit 1 (2 for usage). */
@@ -14,6 +15,13 @@
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "--check") == 0) {
+		int unknown;
+		if (cap_encoder_id_check_files(argv[2], argv[3], &unknown) < 0)
+			errx(1, "%s", cap_errmsg());
+		puts(unknown ? "unknown" : "same");
+		return 0;
+	}
 	if (argc < 3) {
 		fprintf(stderr, "usage: cap-setmeta IN OUT [KEY=VALUE | KEY= | --encoder-from FEATURES]...\n");
 		return 2;
