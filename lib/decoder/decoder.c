@@ -214,7 +214,8 @@ void cap_decoder_set_meta(cap_decoder *m, const char *key, const char *value)
 /* Metadata keys a model file may carry that are kept on load. */
 static const char *const meta_keys[] = {
 	"format", "feature_dim", "embed", "hidden", "layers", "vocab_size", "dropout", "tokenizer",
-	"tokenizer_json", "history", "created", "tool", "features", "captions", "seed", NULL
+	"tokenizer_json", "history", "created", "tool", "features", "captions", "seed", "encoder",
+	"epochs_requested", "epochs_done", "steps", "stop_reason", "device", "precision", "world_size", NULL
 };
 
 cap_decoder *cap_decoder_load(const char *path)

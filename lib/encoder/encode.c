@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct run {
 	cap_resnet *net;
@@ -181,6 +182,11 @@ static cap_encoder *open_network(const cap_encode_opts *o, cap_resnet **net, cha
 		return eng;
 	}
 	cap_tensors *ts = cap_tensors_load(o->weights);
+	if (!ts && access(o->weights, F_OK) != 0) {
+		cap_fail("%s: no such file (torchvision's ResNet-152 weights: scripts/get-weights.sh "
+		         "downloads them; see cap-encode(1), WEIGHTS)", o->weights);
+		return NULL;
+	}
 	if (!ts)
 		return NULL;
 	/* The digest (a pass over all the weights) runs beside building the network. */

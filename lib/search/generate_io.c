@@ -1,5 +1,6 @@
 /* cap_generate_run (see generate.h): features streams in, captions out, batch by batch. */
 #include "search/generate.h"
+#include "decoder/encoder_id.h"
 #include "core/buf.h"
 #include "core/cli.h"
 #include "core/error.h"
@@ -61,6 +62,19 @@ int cap_generate_run(cap_generator *gen, const cap_generate_io *io)
 		         (unsigned long long)dim, model_path, m->cfg.feat_dim);
 		cap_reader_close(r);
 		return -1;
+	}
+
+	/* The features must come from the encoder the model was trained on (encoder_id.h). */
+	if (cap_encoder_id_check(cap_decoder_meta(m, CAP_ENCODER_ID_META_KEY), model_path,
+	                         cap_reader_header(r), cap_reader_name(r), NULL) < 0) {
+		if (!io->allow_encoder_mismatch) {
+			char msg[1024];
+			snprintf(msg, sizeof msg, "%s", cap_errmsg());
+			cap_fail("%s (--allow-encoder-mismatch to caption them anyway)", msg);
+			cap_reader_close(r);
+			return -1;
+		}
+		fprintf(stderr, "cap-generate: warning: %s\n", cap_errmsg());
 	}
 
 	output out;
