@@ -39,7 +39,8 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -march=x86-64-v2 \
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += $(PKG_LIBS) $(DNNL_LIBS) -lm
 
-LIB_SRC   := $(sort $(shell find lib -name '*.c' -not -path 'lib/ops/cuda/*'))
+LIB_SRC   := $(sort $(shell find lib -name '*.c' -not -path 'lib/ops/cuda/*' \
+                 -not -path 'lib/train/mpi/*' -not -path 'lib/train/nccl/*'))
 LIB_HDR   := $(shell find lib -name '*.h')
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC  := $(sort $(wildcard tools/cap-*.c))
@@ -51,7 +52,31 @@ TT_SRC    := $(sort $(wildcard tests/tools/*.c))
 TESTTOOLS := $(TT_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 MANPAGES  := $(sort $(wildcard man/*.[0-9]))
 
-all: $(TOOLS)
+# Data parallelism (lib/train/dist.h): the MPI table is a module the tools load with dlopen only
+# when a launcher (mpirun, srun) started several ranks, so that the tools never link MPI and run
+# without it: built from lib/train/mpi/mpi.c when mpicc is found (`make MPICC=` builds without
+# it). The NCCL table for --device cuda is another module, built where nccl.h and the CUDA
+# runtime are found (`make NCCL_HOME=` builds without it); plain C, no nvcc needed.
+MPICC     ?= $(shell command -v mpicc 2>/dev/null)
+MPI_MODULE := $(if $(MPICC),$(BUILD)/lib/cap/libcap-mpi.so)
+NCCL_HOME ?= $(firstword $(foreach d,/usr/local/cuda /usr,$(if $(wildcard $(d)/include/nccl.h),$(d))))
+ifeq ($(SANITIZE),1)
+NCCL_HOME :=
+endif
+NCCL_LIBDIR ?= $(firstword $(wildcard $(NCCL_HOME)/lib64/libnccl.so $(NCCL_HOME)/lib/x86_64-linux-gnu/libnccl.so))
+NCCL_MODULE := $(if $(and $(NCCL_HOME),$(NCCL_LIBDIR),$(wildcard $(NCCL_HOME)/include/cuda_runtime.h)),$(BUILD)/lib/cap/libcap-nccl.so)
+MODULE_CFLAGS = $(CFLAGS) -fPIC -fvisibility=hidden -shared
+
+all: $(TOOLS) $(MPI_MODULE) $(NCCL_MODULE)
+
+$(BUILD)/lib/cap/libcap-mpi.so: lib/train/mpi/mpi.c lib/train/dist.h lib/ops/ops.h Makefile
+	@mkdir -p $(dir $@)
+	$(MPICC) $(MODULE_CFLAGS) -o $@ $<
+
+$(BUILD)/lib/cap/libcap-nccl.so: lib/train/nccl/nccl.c lib/train/dist.h lib/ops/ops.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(MODULE_CFLAGS) -I$(NCCL_HOME)/include -o $@ $< -L$(dir $(NCCL_LIBDIR)) \
+	  -Wl,-rpath,$(dir $(NCCL_LIBDIR)) -lnccl -lcudart
 
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDR) Makefile
 	@mkdir -p $(dir $@)
@@ -81,8 +106,9 @@ check:
 	@scripts/install-deps.sh test
 	@$(MAKE) --no-print-directory check-run
 
-check-run: $(TOOLS) $(UNITS) $(TESTTOOLS)
+check-run: $(TOOLS) $(UNITS) $(TESTTOOLS) $(MPI_MODULE) $(NCCL_MODULE)
 	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_TESTBIN=$(abspath $(BUILD)/tests) \
+	 CAP_MPI_BUILT=$(if $(MPI_MODULE),1,0) CAP_NCCL_BUILT=$(if $(NCCL_MODULE),1,0) \
 	 CAP_TESTTOOLS=$(abspath $(BUILD)/tests/tools) \
 	 CAP_SANITIZE=$(SANITIZE) PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
 
@@ -92,7 +118,7 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory -f pipelines/shapes.mk BIN=$(BUILD)/bin OUT=$(BUILD)/demo
 
-bench: $(TOOLS)
+bench: $(TOOLS) $(MPI_MODULE)
 	@CAP_BIN=$(abspath $(BUILD)/bin) PYTHON=$(PYTHON) bench/run.sh $(B)
 
 lint-man:
@@ -101,9 +127,10 @@ lint-man:
 deps:
 	scripts/install-deps.sh test
 
-install: $(TOOLS)
+install: $(TOOLS) $(MPI_MODULE) $(NCCL_MODULE)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	$(if $(MPI_MODULE)$(NCCL_MODULE),install -d $(DESTDIR)$(PREFIX)/lib/cap && install -m 755 $(MPI_MODULE) $(NCCL_MODULE) $(DESTDIR)$(PREFIX)/lib/cap/)
 	for m in $(MANPAGES); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 
 clean:

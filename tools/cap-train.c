@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "decoder/decoder.h"
 #include "ops/ops.h"
+#include "train/dist.h"
 #include "train/trainer.h"
 
 static void usage(FILE *f)
@@ -120,12 +121,16 @@ int main(int argc, char **argv)
 		warnx("--precision: %s", cap_errmsg());
 		return 2;
 	}
+	/* One process, or one rank of several under mpirun or srun (lib/train/dist.h). */
+	o.dist = cap_dist_open_or_exit();
 	o.ops = cap_ops_open_or_exit(device);
-	if (o.ops->set_threads(threads) < 0 || o.ops->set_precision(prec) < 0)
-		errx(1, "%s", cap_errmsg());
+	if (o.ops->set_threads(threads) < 0 || o.ops->set_precision(prec) < 0 ||
+	    cap_dist_use_device(&o.dist, o.ops) < 0)
+		cap_dist_die(o.dist, cap_errmsg());
 	o.precision = precision;
 	o.progress = isatty(2);
 	if (cap_trainer_run(&o) < 0)
-		errx(1, "%s", cap_errmsg());
+		cap_dist_die(o.dist, cap_errmsg());
+	o.dist->finish(o.dist);
 	return 0;
 }

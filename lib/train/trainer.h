@@ -12,12 +12,14 @@
 #define CAP_TRAINER_H
 #include <stdint.h>
 #include "ops/ops.h"
+#include "train/dist.h"
 
 typedef struct cap_trainer_opts {
 	const char *features, *captions, *out;    /* required */
 	const char *tokenizer;                    /* tokenizer.json to embed instead of the stream's */
 	const char *init, *resume, *val, *log;    /* optional files */
 	const cap_ops *ops;                       /* the backend (required) */
+	const cap_dist *dist;                     /* the ranks (dist.h); NULL: one process */
 	const char *precision;                    /* as set on ops, for the metadata ("fp32" if NULL) */
 	int epochs, batch, embed, hidden, layers, shuffle, early_stop;
 	double lr, dropout, clip;
