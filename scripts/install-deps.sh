@@ -5,7 +5,8 @@
 set -eu
 what=${1:-test}
 build_pkgs="build-essential pkg-config libmsgpack-dev libjpeg62-turbo-dev libpng-dev libdnnl-dev mandoc"
-test_pkgs="python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk"
+# Open MPI: the data-parallel tests (tests/cmd/mpi.sh) and the MPI module (built when mpicc is found).
+test_pkgs="python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk openmpi-bin libopenmpi-dev"
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"
 # Node.js and npm run the Hugging Face tokenizers oracle. A machine may already have them from

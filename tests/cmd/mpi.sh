@@ -61,8 +61,8 @@ if mpirun --version 2>&1 | grep -q "Open MPI"; then
 	       OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none
 	[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-# Leaks of the MPI library are not cap's.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0
+# Under the sanitizers, leaks of the MPI library (not cap's) are not reported for the ranks.
+MPIRUN="env ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0 $MPIRUN"
 mpi() { n=$1; shift; timeout 120 $MPIRUN -np "$n" "$@"; }
 
 # compare LOG1 MODEL1 LOG2 MODEL2: step losses within 1e-5 relative, weights within 1e-5.
@@ -167,3 +167,24 @@ check_fails "other captions on one rank's node stop all ranks" 1 "rank 1 of 2: t
 [ ! -e "$T/bad.st" ] && ok "no model written by a failed run" || notok "no model written by a failed run"
 check_fails "a NaN loss stops every rank, told once" 1 "step 2 .*loss is" mpi 2 cap-train $A --lr 1e38 -o "$T/nan.st"
 [ "$(grep -c "loss is" "$T/.err")" -eq 1 ] && ok "the NaN message is printed once" || notok "the NaN message is printed once ($(cat "$T/.err"))"
+
+# pipelines/slurm/train.sbatch with a stand-in srun (no Slurm here) that starts 2 ranks with
+# mpirun: the options it gives srun, a model from 2 ranks, and RESUME=1 continuing the run.
+mkdir "$T/fakebin"
+cat >"$T/fakebin/srun" <<SHEOF
+#!/bin/sh
+echo "srun \$*" >>"\$FAKE_SRUN_LOG"
+while [ \$# -gt 0 ]; do case \$1 in --*) shift ;; *) break ;; esac; done
+exec timeout 120 $MPIRUN -np 2 "\$@"
+SHEOF
+chmod +x "$T/fakebin/srun"
+S="$ROOT/pipelines/slurm/train.sbatch"
+check "train.sbatch runs srun cap-train" env PATH="$T/fakebin:$PATH" FAKE_SRUN_LOG="$T/srun.log" SLURM_CPUS_PER_TASK=1 \
+	sh "$S" "$T/feats.mp" "$T/caps.mp" "$T/sb.st" --epochs 1 --batch 64 --embed 16 --hidden 32
+grep -q -- "--kill-on-bad-exit=1 .*cap-train --features $T/feats.mp --captions $T/caps.mp -o $T/sb.st --threads 1" "$T/srun.log" \
+	&& ok "train.sbatch: srun --kill-on-bad-exit, the streams and one thread a task" || notok "train.sbatch: srun options ($(cat "$T/srun.log"))"
+check_eq "train.sbatch: the model comes from 2 ranks" "$(meta "$T/sb.st" world_size)" "2"
+check "train.sbatch RESUME=1 continues from the checkpoint" env PATH="$T/fakebin:$PATH" FAKE_SRUN_LOG="$T/srun.log" \
+	SLURM_CPUS_PER_TASK=1 RESUME=1 sh "$S" "$T/feats.mp" "$T/caps.mp" "$T/sb.st" --epochs 2 --batch 64 --embed 16 --hidden 32
+check_eq "train.sbatch RESUME=1: two epochs in all" "$(meta "$T/sb.st" epochs_done)" "2"
+check_fails "train.sbatch without its arguments" 2 "usage" sh "$S" "$T/feats.mp"
