@@ -8,8 +8,9 @@
 #
 # Layout: lib/ is laid out by stage (core, io, image, text, encoder, decoder, train, search,
 # eval) with the backends' ops under lib/ops (ref, cpu; cuda is a loadable module). Every
-# lib/**/*.c outside lib/ops/cuda goes into one static library; every tools/cap-*.c is one
-# program linked against it; every tests/unit/test_*.c is one test program.
+# lib/**/*.c outside lib/ops/cuda, lib/train/mpi and lib/train/nccl goes into one static
+# library; every tools/cap-*.c is one program linked against it; every tests/unit/test_*.c is
+# one test program; the MPI and NCCL tables of data-parallel training are modules (see below).
 
 VERSION  = 0.1.0
 PREFIX  ?= /usr/local

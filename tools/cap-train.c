@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/cli.h"
@@ -123,6 +124,8 @@ int main(int argc, char **argv)
 	}
 	/* One process, or one rank of several under mpirun or srun (lib/train/dist.h). */
 	o.dist = cap_dist_open_or_exit();
+	if (!strcmp(device, "cuda"))
+		cap_dist_pick_gpu(o.dist);
 	o.ops = cap_ops_open_or_exit(device);
 	if (o.ops->set_threads(threads) < 0 || o.ops->set_precision(prec) < 0 ||
 	    cap_dist_use_device(&o.dist, o.ops) < 0)

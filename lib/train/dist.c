@@ -119,6 +119,9 @@ int cap_dist_open(const cap_dist **out)
 {
 	*out = &single;
 	int size, rank;
+	const char *e = getenv("CAP_MPI");
+	if (e && !strcmp(e, "0"))   /* one process, whatever the environment says */
+		return 0;
 	if (cap_dist_launcher(&size, &rank) < 0)
 		return -1;
 	if (size == 1)
@@ -140,6 +143,34 @@ const cap_dist *cap_dist_open_or_exit(void)
 		exit(1);
 	}
 	return d;
+}
+
+int cap_dist_pick_gpu(const cap_dist *d)
+{
+	const char *vis = getenv("CUDA_VISIBLE_DEVICES");
+	if (d->size == 1 || (vis && *vis))
+		return -1;
+	static const char *const vars[][2] = {
+		{ "OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK" },   /* Open MPI */
+		{ "MPI_LOCALNRANKS", "MPI_LOCALRANKID" },                         /* MPICH */
+		{ "SLURM_STEP_TASKS_PER_NODE", "SLURM_LOCALID" },                 /* srun */
+	};
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		long n = 0, r = 0;
+		/* srun writes tasks per node as "2(x4)" or "2,1": the leading count is this node's
+		 * when all nodes hold the same, and a local id is below it anyway. */
+		const char *sz = getenv(vars[i][0]);
+		if (!sz || !*sz || env_int(vars[i][1], &r) != 1)
+			continue;
+		n = strtol(sz, NULL, 10);
+		if (n < 2 || r >= n)
+			return -1;
+		char v[24];
+		snprintf(v, sizeof v, "%ld", r);
+		setenv("CUDA_VISIBLE_DEVICES", v, 1);
+		return (int)r;
+	}
+	return -1;
 }
 
 int cap_dist_use_device(const cap_dist **d, const cap_ops *ops)

@@ -55,11 +55,17 @@ const cap_dist *cap_dist_single(void);
  * malformed. */
 int cap_dist_launcher(int *size, int *rank);
 /* The table for this process: single, or mpi when a launcher started several ranks (MPI is
- * initialised here). -1 with cap_errmsg() when this build has no MPI module, the module cannot
+ * initialised here); single whatever the environment says when CAP_MPI is "0" (a cap-train
+ * that a rank of another job runs as a plain process). -1 with cap_errmsg() when this build has no MPI module, the module cannot
  * be loaded, or MPI sees another number of ranks than the launcher announced. */
 int cap_dist_open(const cap_dist **out);
 /* cap_dist_open for a tool: on failure prints "PROG: message" and exits 1. */
 const cap_dist *cap_dist_open_or_exit(void);
+/* For --device cuda, before the backend starts: when several ranks share a node and
+ * CUDA_VISIBLE_DEVICES is unset, makes the node's local rank k see GPU k alone (one GPU a rank,
+ * as NCCL needs; srun --gpus-per-task sets CUDA_VISIBLE_DEVICES itself, which is then kept).
+ * Returns the GPU chosen, or -1 when it leaves the environment as it is. */
+int cap_dist_pick_gpu(const cap_dist *d);
 /* For a backend whose memory is not the host's (cuda): replaces *d by the nccl table wrapping it
  * when there are several ranks, this build has the NCCL module and CAP_NCCL is not "0"; keeps *d
  * otherwise (the trainer then sums gradients through host memory). 0, or -1 with cap_errmsg()

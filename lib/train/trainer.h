@@ -7,7 +7,17 @@
  * a run cut short leaves only the checkpoint (OUT.ckpt), from which --resume continues. With
  * validation the model holds the parameters of the best validation epoch. Its metadata records
  * the epochs asked for and done, the steps, why the run stopped ("stop_reason": "epochs",
- * "early_stop" or "max_steps") and the device. */
+ * "early_stop" or "max_steps"), the device and the number of ranks ("world_size").
+ *
+ * Data parallelism (opts->dist with several ranks, see dist.h): every rank reads the same streams
+ * and takes a contiguous share of every global batch (cap_decoder_loss_share); the losses and
+ * the gradient are summed over the ranks before clipping and Adam, so that every rank holds the
+ * same weights (checked at every epoch's end) and the run is one process's up to the order of
+ * floating-point sums. Validation batches are dealt out among the ranks and the sums reduced.
+ * Rank 0 alone writes the model, the checkpoints and the log and prints; the ranks check at the
+ * start that they hold the same data, model and settings. A failure met by every rank alike (a
+ * NaN loss, weights that differ) stops the run from rank 0; any other failure of a rank makes
+ * cap_trainer_run return -1 there, for the caller to stop every rank (cap_dist_die). */
 #ifndef CAP_TRAINER_H
 #define CAP_TRAINER_H
 #include <stdint.h>

@@ -40,6 +40,8 @@ A="--features $T/feats.mp --captions $T/caps.mp --embed 16 --hidden 32 --batch 6
 # A build without MPI (no module) started as one of several ranks says so; one rank needs none.
 check_fails "several ranks without the MPI module: says so" 1 "no MPI support" \
 	env OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 CAP_MPI_MODULE="$T/none.so" cap-train $A --epochs 1 -o "$T/x.st"
+check "CAP_MPI=0: one process whatever the environment says" \
+	env OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 CAP_MPI=0 CAP_MPI_MODULE="$T/none.so" cap-train $A --epochs 1 -o "$T/x.st"
 check "one rank of one needs no MPI module" \
 	env OMPI_COMM_WORLD_SIZE=1 OMPI_COMM_WORLD_RANK=0 CAP_MPI_MODULE="$T/none.so" cap-train $A --epochs 1 -o "$T/x.st"
 if command -v ldd >/dev/null; then
