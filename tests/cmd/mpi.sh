@@ -52,6 +52,8 @@ if [ "${CAP_NCCL_BUILT:-0}" = 1 ]; then
 	syms=$(nm -D --defined-only "$m" 2>/dev/null | awk '$2 == "T" { print $3 }')
 	check_eq "the NCCL module is built and exports its entry point only" "$syms" "cap_dist_module_init"
 	skip "NCCL module not run: no GPU on this machine"
+else
+	skip "NCCL module not built (no nccl.h and CUDA runtime found)"
 fi
 
 if ! command -v mpirun >/dev/null; then skip "mpi: mpirun not found (Debian: openmpi-bin)"; exit 0; fi
