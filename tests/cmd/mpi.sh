@@ -58,6 +58,8 @@ fi
 
 if ! command -v mpirun >/dev/null; then skip "mpi: mpirun not found (Debian: openmpi-bin)"; exit 0; fi
 if [ "${CAP_MPI_BUILT:-1}" != 1 ]; then skip "mpi: this build has no MPI module (no mpicc)"; exit 0; fi
+syms=$(nm -D --defined-only "$CAP_BIN/../lib/cap/libcap-mpi.so" 2>/dev/null | awk '$2 == "T" { print $3 }')
+check_eq "the MPI module exports its entry point only" "$syms" "cap_dist_module_init"
 # Open MPI in a container: as root, more ranks than cores, shared memory without ptrace.
 MPIRUN="mpirun"
 if mpirun --version 2>&1 | grep -q "Open MPI"; then
