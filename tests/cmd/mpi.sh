@@ -92,6 +92,9 @@ PYEOF
 }
 meta() { "$PY" -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.loads(f.read(n))["__metadata__"].get(sys.argv[2]))' "$1" "$2"; }
 
+check_fails "mpirun -np 2 of a build without the MPI module: says so, exits 1" 1 "rank 1 of 2, but this build of cap has no MPI support" \
+	mpi 2 env CAP_MPI_MODULE="$T/none.so" cap-train $A --epochs 1 -o "$T/x.st"
+
 i=0
 for cfg in "--layers 1" "--layers 2" "--layers 1 --dropout 0.3 --clip-norm 0.05" "--layers 2 --dropout 0.3 --clip-norm 0.05"; do
 	i=$((i + 1))
