@@ -9,8 +9,9 @@
 #
 # Layout: lib/ is laid out by stage (core, io, image, text, encoder, decoder, train, search,
 # eval) with the backends' ops under lib/ops (ref, cpu; cuda is a loadable module). Every
-# lib/**/*.c outside lib/ops/cuda goes into one static library; every tools/cap-*.c is one
-# program linked against it; every tests/unit/test_*.c is one test program.
+# lib/**/*.c outside lib/ops/cuda, lib/train/mpi and lib/train/nccl goes into one static
+# library; every tools/cap-*.c is one program linked against it; every tests/unit/test_*.c is
+# one test program; the MPI and NCCL tables of data-parallel training are modules (see below).
 
 VERSION  = 0.1.0
 PREFIX  ?= /usr/local
@@ -46,7 +47,8 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -march=x86-64-v2 \
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += $(PKG_LIBS) $(DNNL_LIBS) -lm
 
-LIB_SRC   := $(sort $(shell find lib -name '*.c' -not -path 'lib/ops/cuda/*'))
+LIB_SRC   := $(sort $(shell find lib -name '*.c' -not -path 'lib/ops/cuda/*' \
+                 -not -path 'lib/train/mpi/*' -not -path 'lib/train/nccl/*'))
 LIB_HDR   := $(shell find lib -name '*.h')
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC  := $(sort $(wildcard tools/cap-*.c))
@@ -62,7 +64,31 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-all: $(TOOLS)
+# Data parallelism (lib/train/dist.h): the MPI table is a module the tools load with dlopen only
+# when a launcher (mpirun, srun) started several ranks, so that the tools never link MPI and run
+# without it: built from lib/train/mpi/mpi.c when mpicc is found (`make MPICC=` builds without
+# it). The NCCL table for --device cuda is another module, built where nccl.h and the CUDA
+# runtime are found (`make NCCL_HOME=` builds without it); plain C, no nvcc needed.
+MPICC     ?= $(shell command -v mpicc 2>/dev/null)
+MPI_MODULE := $(if $(MPICC),$(BUILD)/lib/cap/libcap-mpi.so)
+NCCL_HOME ?= $(firstword $(foreach d,/usr/local/cuda /usr,$(if $(wildcard $(d)/include/nccl.h),$(d))))
+ifeq ($(SANITIZE),1)
+NCCL_HOME :=
+endif
+NCCL_LIBDIR ?= $(firstword $(wildcard $(NCCL_HOME)/lib64/libnccl.so $(NCCL_HOME)/lib/x86_64-linux-gnu/libnccl.so))
+NCCL_MODULE := $(if $(and $(NCCL_HOME),$(NCCL_LIBDIR),$(wildcard $(NCCL_HOME)/include/cuda_runtime.h)),$(BUILD)/lib/cap/libcap-nccl.so)
+MODULE_CFLAGS = $(CFLAGS) -fPIC -fvisibility=hidden -shared
+
+all: $(TOOLS) $(MPI_MODULE) $(NCCL_MODULE)
+
+$(BUILD)/lib/cap/libcap-mpi.so: lib/train/mpi/mpi.c lib/train/dist.h lib/ops/ops.h Makefile
+	@mkdir -p $(dir $@)
+	$(MPICC) $(MODULE_CFLAGS) -o $@ $<
+
+$(BUILD)/lib/cap/libcap-nccl.so: lib/train/nccl/nccl.c lib/train/dist.h lib/ops/ops.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(MODULE_CFLAGS) -I$(NCCL_HOME)/include -o $@ $< -L$(dir $(NCCL_LIBDIR)) \
+	  -Wl,-rpath,$(dir $(NCCL_LIBDIR)) -lnccl -lcudart
 
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDR) Makefile
 	@mkdir -p $(dir $@)
@@ -96,8 +122,9 @@ check:
 	@scripts/install-deps.sh test
 	@$(MAKE) --no-print-directory check-run
 
-check-run: $(TOOLS) $(UNITS) $(TESTTOOLS)
+check-run: $(TOOLS) $(UNITS) $(TESTTOOLS) $(MPI_MODULE) $(NCCL_MODULE)
 	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_TESTBIN=$(abspath $(BUILD)/tests) \
+	 CAP_MPI_BUILT=$(if $(MPI_MODULE),1,0) CAP_NCCL_BUILT=$(if $(NCCL_MODULE),1,0) \
 	 CAP_TESTTOOLS=$(abspath $(BUILD)/tests/tools) \
 	 CAP_SANITIZE=$(SANITIZE) PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
 
@@ -123,7 +150,7 @@ $(BUILD)/bench/cap-peak: bench/peak.c $(BUILD)/libcap.a $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcap.a $(LDLIBS)
 
-bench: $(TOOLS) $(BUILD)/bench/cap-peak
+bench: $(TOOLS) $(MPI_MODULE) $(BUILD)/bench/cap-peak
 	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_PEAK=$(abspath $(BUILD)/bench/cap-peak) PYTHON=$(PYTHON) bench/run.sh $(B)
 
 lint-man:
@@ -140,9 +167,10 @@ PIPELINES := $(sort $(shell find pipelines -type f 2>/dev/null))
 SHARE_SCRIPTS := $(wildcard scripts/get-weights.sh)
 TOOL_NAMES := $(TOOL_SRC:tools/%.c=%)
 
-install: $(TOOLS)
+install: $(TOOLS) $(MPI_MODULE) $(NCCL_MODULE)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	$(if $(MPI_MODULE)$(NCCL_MODULE),install -d $(DESTDIR)$(PREFIX)/lib/cap && install -m 755 $(MPI_MODULE) $(NCCL_MODULE) $(DESTDIR)$(PREFIX)/lib/cap/)
 	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
 	for f in $(PIPELINES) $(SHARE_SCRIPTS); do mode=644; [ -x $$f ] && mode=755; \
@@ -150,6 +178,7 @@ install: $(TOOLS)
 
 uninstall:
 	for t in $(TOOL_NAMES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$t; done
+	rm -f $(DESTDIR)$(PREFIX)/lib/cap/libcap-mpi.so $(DESTDIR)$(PREFIX)/lib/cap/libcap-nccl.so
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 	for f in $(PIPELINES) $(SHARE_SCRIPTS); do rm -f $(DESTDIR)$(DATADIR)/$$f; done
 	[ ! -d $(DESTDIR)$(DATADIR) ] || find $(DESTDIR)$(DATADIR) -depth -type d -empty -delete

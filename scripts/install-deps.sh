@@ -7,8 +7,9 @@ set -eu
 what=${1:-test}
 build_pkgs="build-essential pkg-config libmsgpack-dev libjpeg62-turbo-dev libpng-dev libdnnl-dev mandoc"
 # chromium renders cap-report's page in tests/cmd/report.sh; parallel runs the scale-out recipe
-# in tests/cmd/pipeline_scaleout.sh; jq runs the man pages' jq examples.
-test_pkgs="jq python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk chromium parallel"
+# in tests/cmd/pipeline_scaleout.sh; jq runs the man pages' jq examples; Open MPI runs the
+# data-parallel tests (tests/cmd/mpi.sh) and builds the MPI module (when mpicc is found).
+test_pkgs="jq python3 python3-msgpack python3-numpy python3-torch python3-torchvision python3-pil python3-nltk chromium parallel openmpi-bin libopenmpi-dev"
 fuzz_pkgs="clang libclang-rt-14-dev"
 pkgs=$build_pkgs
 [ "$what" = fuzz ] && pkgs="$pkgs $fuzz_pkgs" && what=test

@@ -4,12 +4,14 @@
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/cli.h"
 #include "core/error.h"
 #include "decoder/decoder.h"
 #include "ops/ops.h"
+#include "train/dist.h"
 #include "train/trainer.h"
 
 static void usage(FILE *f)
@@ -21,6 +23,7 @@ static void usage(FILE *f)
 	"                 [--resume CKPT] [--val-captions C2 [--early-stop N]] [--log METRICS]\n"
 	"                 [--threads N] [--save-every STEPS] [--max-steps N]\n"
 	"                 [--device ref|cpu|cuda] [--precision fp32|tf32|bf16] [--reference]\n"
+	"                 [--allow-encoder-mismatch]\n"
 	"Trains the caption decoder (Linear proj, Embedding, LSTM, Linear) with teacher forcing.\n"
 	"The checkpoint (Adam state, position, RNG) is written to MODEL.ckpt.\n");
 }
@@ -28,7 +31,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	enum { O_TOK = 256, O_NOSHUF, O_INIT, O_RESUME, O_VAL, O_EARLY, O_LOG, O_THREADS, O_SAVE,
-	       O_MAXSTEPS, O_REF, O_CLIP, O_DEVICE, O_PREC };
+	       O_MAXSTEPS, O_REF, O_CLIP, O_DEVICE, O_PREC, O_ALLOW_ENC };
 	static const struct option longopts[] = {
 		{ "features", required_argument, NULL, 'f' },
 		{ "captions", required_argument, NULL, 'c' },
@@ -53,6 +56,7 @@ int main(int argc, char **argv)
 		{ "save-every", required_argument, NULL, O_SAVE },
 		{ "max-steps", required_argument, NULL, O_MAXSTEPS },
 		{ "device", required_argument, NULL, O_DEVICE },
+		{ "allow-encoder-mismatch", no_argument, NULL, O_ALLOW_ENC },
 		{ "precision", required_argument, NULL, O_PREC },
 		{ "reference", no_argument, NULL, O_REF },
 		{ "help", no_argument, NULL, 'h' },
@@ -88,6 +92,7 @@ int main(int argc, char **argv)
 		case O_SAVE: o.save_every = cap_opt_int("save-every", optarg, 1, INT64_MAX); break;
 		case O_MAXSTEPS: o.max_steps = cap_opt_int("max-steps", optarg, 1, INT64_MAX); break;
 		case O_DEVICE: device = optarg; break;
+		case O_ALLOW_ENC: o.allow_encoder_mismatch = 1; break;
 		case O_PREC: precision = optarg; break;
 		case O_REF: device = "ref"; break;
 		case 'h': usage(stdout); return 0;
@@ -120,12 +125,18 @@ int main(int argc, char **argv)
 		warnx("--precision: %s", cap_errmsg());
 		return 2;
 	}
+	/* One process, or one rank of several under mpirun or srun (lib/train/dist.h). */
+	o.dist = cap_dist_open_or_exit();
+	if (!strcmp(device, "cuda"))
+		cap_dist_pick_gpu(o.dist);
 	o.ops = cap_ops_open_or_exit(device);
-	if (o.ops->set_threads(threads) < 0 || o.ops->set_precision(prec) < 0)
-		errx(1, "%s", cap_errmsg());
+	if (o.ops->set_threads(threads) < 0 || o.ops->set_precision(prec) < 0 ||
+	    cap_dist_use_device(&o.dist, o.ops) < 0)
+		cap_dist_die(o.dist, cap_errmsg());
 	o.precision = precision;
 	o.progress = isatty(2);
 	if (cap_trainer_run(&o) < 0)
-		errx(1, "%s", cap_errmsg());
+		cap_dist_die(o.dist, cap_errmsg());
+	o.dist->finish(o.dist);
 	return 0;
 }

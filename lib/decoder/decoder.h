@@ -170,4 +170,23 @@ void cap_decoder_work_free(cap_decoder_work *w);
  * cross-entropy over the sum(len) tokens of the batch; *tokens receives that count. */
 double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *b,
                         float dropout, cap_rng *rng, float *grad, size_t *tokens);
+
+/* Data parallelism (lib/train/dist.h): b is a share of a global batch, its captions being
+ * positions first .. first + b->batch - 1 of the global batch's global_batch captions (sorted by
+ * length descending, lengths global_len), which hold global_tokens tokens in all. The pass then
+ * computes what these rows contribute to the whole batch's pass: the dropout masks are those the
+ * whole batch draws for these rows (the same seeds, taken from rng as cap_decoder_loss takes
+ * them, and the rows' element indices in the global packed layout), and grad becomes this
+ * share's part of the gradient of the global batch's mean loss, so that the shares' gradients
+ * sum to the whole batch's. Returns the sum (not the mean) of the share's token losses; *tokens
+ * receives its token count. b->batch may be 0: grad becomes zeros, the seeds are still drawn. */
+typedef struct cap_decoder_share {
+	int global_batch;          /* captions of the global batch */
+	const int *global_len;     /* (global_batch) their lengths, descending */
+	int first;                 /* position of b's first caption in the global batch */
+	size_t global_tokens;      /* sum of global_len */
+} cap_decoder_share;
+double cap_decoder_loss_share(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *b,
+                              const cap_decoder_share *share, float dropout, cap_rng *rng,
+                              float *grad, size_t *tokens);
 #endif

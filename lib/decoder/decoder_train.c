@@ -26,6 +26,7 @@ struct cap_decoder_work {
 	size_t cap_n, cap_b, cap_t;         /* capacities: tokens, captions, steps */
 	/* host */
 	int *bs, *off;                      /* (T) captions per step, (T+1) first row of a step */
+	int *goff;                          /* (T) first row of a step in a share's global batch */
 	uint32_t *target_h;                 /* (N) the word each row predicts */
 	uint32_t *input_h;                  /* (N) the word each row reads (rows of steps >= 1) */
 	double *loss_h;                     /* (N) */
@@ -73,7 +74,7 @@ static void work_release(cap_decoder_work *w)
 			if (p[i])
 				ops->free(p[i]);
 	}
-	free(w->bs); free(w->off); free(w->target_h); free(w->input_h); free(w->loss_h);
+	free(w->bs); free(w->off); free(w->goff); free(w->target_h); free(w->input_h); free(w->loss_h);
 }
 
 void cap_decoder_work_free(cap_decoder_work *w)
@@ -127,6 +128,7 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	w->cap_n = N; w->cap_b = B; w->cap_t = T;
 	w->bs = hbuf(T, sizeof(int));
 	w->off = hbuf(T + 1, sizeof(int));
+	w->goff = hbuf(T, sizeof(int));
 	w->target_h = hbuf(N, sizeof(uint32_t));
 	w->input_h = hbuf(N, sizeof(uint32_t));
 	w->loss_h = hbuf(N, sizeof(double));
@@ -153,27 +155,57 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	w->dc_run = dbuf(ops, B, H, F);
 }
 
-/* The rows' losses summed in row order in double, as one process sums them on any backend. */
-static double mean_loss(cap_decoder_work *w, int N)
+/* The rows' losses summed in row order in double, as one process sums them on any backend;
+ * divided by the rows when mean. */
+static double sum_loss(cap_decoder_work *w, int N, int mean)
 {
 	w->ops->download(w->loss_h, w->loss, sizeof(double) * N);
 	double loss = 0;
 	for (int r = 0; r < N; r++)
 		loss += w->loss_h[r];
-	return loss / N;
+	return mean ? loss / N : loss;
 }
 
-double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
-                        float dropout, cap_rng *rng, float *grad, size_t *tokens)
+/* The first row of every step of a share's global batch: goff[t] for t < T (see the packing
+ * below), from the global lengths (sorted descending). */
+static void global_offsets(const cap_decoder_share *s, int T, int *goff)
+{
+	int n = s->global_batch;
+	goff[0] = 0;
+	for (int t = 0; t + 1 < T; t++) {
+		while (n > 0 && s->global_len[n - 1] <= t)
+			n--;
+		goff[t + 1] = goff[t] + n;
+	}
+}
+
+/* The training pass of cap_decoder_loss and cap_decoder_loss_share (share NULL: the batch is
+ * the whole batch). Returns the sum of the rows' losses; *tokens the rows. */
+static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
+                        const cap_decoder_share *share, float dropout, cap_rng *rng, float *grad,
+                        size_t *tokens, int mean)
 {
 	const cap_decoder_config *c = &m->cfg;
 	const cap_decoder_params *P = &m->dev.p;
 	const cap_ops *ops = w->ops;
 	assert(ops == m->dev.ops);
-	int B = bt->batch, T = bt->len[0], E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim;
+	int B = bt->batch, E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim;
 	int L = c->layers, H4 = 4 * H;
 	const size_t F = sizeof(float);
+	if (share && B == 0) {   /* an empty share: no rows, but the same draws as the others */
+		if (dropout > 0)
+			for (int l = 0; l < L; l++)
+				(void)cap_rng_u64(rng);
+		if (grad)
+			ops->zero(grad, F * m->n_params);
+		if (tokens)
+			*tokens = 0;
+		return 0;
+	}
+	int T = bt->len[0];
 	assert(B > 0 && T >= 2);
+	assert(!share || (share->first >= 0 && share->first + B <= share->global_batch &&
+	                  share->global_tokens > 0 && share->global_len[share->first] == T));
 	size_t Nz = 0;
 	for (int b = 0; b < B; b++) {
 		assert(bt->len[b] >= 2 && bt->len[b] <= T && (b == 0 || bt->len[b] <= bt->len[b - 1]));
@@ -231,7 +263,20 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 			                       lb->tc + r * H, lb->h + r * H, n, H);
 		}
 		if (dropout > 0) {
-			ops->dropout_forward(lb->h, lb->mask, lb->hd, (size_t)N * H, dropout, cap_rng_u64(rng));
+			uint64_t seed = cap_rng_u64(rng);
+			if (!share) {
+				ops->dropout_forward(lb->h, lb->mask, lb->hd, (size_t)N * H, dropout, seed);
+			} else {
+				/* The masks of these rows in the global batch: at step t the share's rows are
+				 * the global rows goff[t] + first .. (its captions are contiguous there). */
+				int *goff = w->goff;
+				global_offsets(share, T, goff);
+				for (int t = 0; t < T; t++) {
+					size_t r = (size_t)off[t] * H, g = ((size_t)goff[t] + share->first) * H;
+					ops->dropout_forward(lb->h + r, lb->mask + r, lb->hd + r, (size_t)bs[t] * H,
+					                     dropout, cap_dropout_seed_at(seed, g));
+				}
+			}
 			x = lb->hd;
 		} else {
 			x = lb->h;
@@ -243,11 +288,12 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	float *lg = w->logits;
 	ops->bias_rows(lg, P->lin_b, NULL, N, V);
 	ops->gemm(0, 1, N, V, H, 1, x, H, P->lin_w, H, 1, lg, V);
-	ops->softmax_xent_rows(lg, w->target, N, V, grad ? 1.0f / (float)N : 0, w->loss);
+	float scale = 1.0f / (float)(share ? share->global_tokens : (size_t)N);
+	ops->softmax_xent_rows(lg, w->target, N, V, grad ? scale : 0, w->loss);
 	if (tokens)
 		*tokens = (size_t)N;
 	if (!grad)
-		return mean_loss(w, N);
+		return sum_loss(w, N, mean);
 
 	/* ---- backward ---- */
 	cap_decoder_params G;
@@ -288,5 +334,19 @@ double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	ops->col_sums(w->dx, B, E, G.proj_b);
 	ops->zero(G.embed_w, F * V * E);
 	ops->embed_scatter_add(G.embed_w, w->dx + (size_t)B * E, w->input, N - B, E);
-	return mean_loss(w, N);   /* the one wait for the backend, after all the work is queued */
+	return sum_loss(w, N, mean);   /* the one wait for the backend, after all the work is queued */
+}
+
+double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
+                        float dropout, cap_rng *rng, float *grad, size_t *tokens)
+{
+	return loss_pass(w, m, bt, NULL, dropout, rng, grad, tokens, 1);
+}
+
+double cap_decoder_loss_share(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
+                              const cap_decoder_share *share, float dropout, cap_rng *rng,
+                              float *grad, size_t *tokens)
+{
+	assert(share);
+	return loss_pass(w, m, bt, share, dropout, rng, grad, tokens, 0);
 }

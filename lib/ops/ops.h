@@ -188,6 +188,18 @@ static inline int cap_dropout_keep(uint64_t seed, uint64_t i, float p)
 	return (float)(z >> 40) * (1.0f / 16777216.0f) < 1.0f - p;
 }
 
+/* The seed under which element i draws what element k + i draws under seed:
+ * cap_dropout_keep(cap_dropout_seed_at(seed, k), i, p) == cap_dropout_keep(seed, k + i, p), so
+ * that dropout_forward over a block that starts at element k of a larger layout draws the larger
+ * layout's mask (a share of a batch under data parallelism, see decoder.h). */
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+static inline uint64_t cap_dropout_seed_at(uint64_t seed, uint64_t k)
+{
+	return seed + k * 0x9e3779b97f4a7c15ull;
+}
+
 /* "fp32", "tf32", "bf16" -> *p; -1 with cap_errmsg() otherwise. */
 int cap_precision_parse(const char *s, cap_precision *p);
 

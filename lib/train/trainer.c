@@ -5,8 +5,10 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "decoder/decoder.h"
+#include "decoder/encoder_id.h"
 #include "io/stream.h"
 #include "train/adam.h"
+#include "train/dist.h"
 #include "train/train.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -40,6 +42,14 @@ typedef struct trainer {
 	cap_buf history;                 /* JSON array items of finished epochs, comma separated */
 	cap_writer *log;
 	const char *stop_reason;
+	/* Data parallelism (dist.h): rank 0 alone writes files and speaks; the others' messages go
+	 * to /dev/null. */
+	const cap_dist *d;
+	FILE *err;                       /* stderr on rank 0 */
+	float *grad_host;                /* (n_params) host copy of the gradient, for MPI from device memory */
+	int *glen;                       /* (batch) lengths of the global batch */
+	double reduce_secs;              /* time spent in this run's gradient and loss sums */
+	char *enc_id;                    /* the features' encoder identity (encoder_id.h), or NULL */
 } trainer;
 
 void cap_trainer_opts_default(cap_trainer_opts *o)
@@ -70,7 +80,7 @@ static char *history_json(const trainer *r)
 /* The model file: the final parameters, or with validation those of the best epoch. */
 static int save_model(trainer *r)
 {
-	char fd[16], e[16], h[16], l[16], v[16], dr[32], seed[32], asked[16], done[16], steps[32];
+	char fd[16], e[16], h[16], l[16], v[16], dr[32], seed[32], asked[16], done[16], steps[32], ws[16];
 	const cap_decoder_config *c = &r->m->cfg;
 	snprintf(fd, sizeof fd, "%d", c->feat_dim);
 	snprintf(e, sizeof e, "%d", c->embed);
@@ -82,6 +92,7 @@ static int save_model(trainer *r)
 	snprintf(asked, sizeof asked, "%d", r->o.epochs);
 	snprintf(done, sizeof done, "%d", r->epoch);
 	snprintf(steps, sizeof steps, "%lld", r->step);
+	snprintf(ws, sizeof ws, "%d", r->d->size);
 	char *hist = history_json(r);
 	const char *meta[48];
 	int k = 0;
@@ -94,8 +105,10 @@ static int save_model(trainer *r)
 	KV("stop_reason", r->stop_reason);
 	KV("device", r->ops->name);
 	KV("precision", r->o.precision ? r->o.precision : "fp32");
+	KV("world_size", ws);
 	if (r->tok_digest) KV("tokenizer", r->tok_digest);
 	if (r->tok_json) KV("tokenizer_json", r->tok_json);
+	if (r->enc_id) KV(CAP_ENCODER_ID_META_KEY, r->enc_id);
 	KV("history", hist);
 #undef KV
 	meta[k] = NULL;
@@ -115,6 +128,8 @@ static int save_model(trainer *r)
 static int save_ckpt(trainer *r)
 {
 	char s[16][40], he[65], hd[65];
+	if (r->d->rank != 0)   /* rank 0 writes for all: every rank holds the same state */
+		return 0;
 	cap_rng_to_hex(&r->epoch_rng, he);
 	cap_rng_to_hex(&r->drop, hd);
 	fmt17(s[0], 40, r->o.lr);
@@ -131,13 +146,18 @@ static int save_ckpt(trainer *r)
 	fmt17(s[11], 40, r->best_val);
 	snprintf(s[12], 40, "%d", r->best_epoch);
 	snprintf(s[13], 40, "%d", r->bad_epochs);
+	snprintf(s[14], 40, "%d", r->d->size);
 	const char *meta[] = {
 		"lr", s[0], "batch", s[1], "dropout", s[2], "clip_norm", s[3], "seed", s[4],
 		"shuffle", s[5], "epoch", s[6], "position", s[7], "step", s[8], "epoch_loss", s[9],
 		"epoch_tokens", s[10], "best_val", s[11], "best_epoch", s[12], "bad_epochs", s[13],
 		"rng_epoch", he, "rng_dropout", hd, "history_epochs", r->history.data ? r->history.data : "",
-		r->tok_digest ? "tokenizer" : NULL, r->tok_digest, NULL
+		"world_size", s[14],
+		NULL, NULL, NULL, NULL, NULL
 	};
+	int k = (int)(sizeof meta / sizeof meta[0]) - 5;   /* the optional entries, then the end */
+	if (r->tok_digest) { meta[k++] = "tokenizer"; meta[k++] = r->tok_digest; }
+	if (r->enc_id) { meta[k++] = CAP_ENCODER_ID_META_KEY; meta[k++] = r->enc_id; }
 	return cap_train_ckpt_save(r->ckpt_path, r->m, &r->adam, r->best, meta);
 }
 
@@ -192,9 +212,12 @@ static int resume(trainer *r)
 	return rc;
 }
 
-/* Mean loss over the tokens of a caption set (forward only, stream order). */
+/* Mean loss over the tokens of a caption set (forward only, stream order). With several ranks
+ * each takes every size-th batch and the sums are reduced, so that every rank gets the same
+ * value. */
 static double evaluate(trainer *r, cap_decoder_work *w, const cap_train_caps *c)
 {
+	const cap_dist *d = r->d;
 	int batch = r->o.batch;
 	uint32_t *order = cap_xmalloc(sizeof(uint32_t) * c->n);
 	size_t *start = cap_xmalloc(sizeof(size_t) * (c->n / batch + 2));
@@ -203,7 +226,7 @@ static double evaluate(trainer *r, cap_decoder_work *w, const cap_train_caps *c)
 	int32_t *rows = cap_xmalloc(sizeof(*rows) * batch);
 	size_t nb = cap_train_epoch(c, batch, 0, NULL, order, start);
 	double sum = 0, tok = 0;
-	for (size_t k = 0; k < nb; k++) {
+	for (size_t k = (size_t)d->rank; k < nb; k += (size_t)d->size) {
 		cap_decoder_batch b;
 		size_t n;
 		cap_train_batch_view(c, r->feat_table, order, start[k], start[k + 1], len, ids, rows, &b);
@@ -211,14 +234,20 @@ static double evaluate(trainer *r, cap_decoder_work *w, const cap_train_caps *c)
 		tok += (double)n;
 	}
 	free(order); free(start); free(len); free(ids); free(rows);
+	if (d->size > 1) {
+		double s[2] = { sum, tok };
+		d->sum_doubles(d, s, 2);
+		sum = s[0];
+		tok = s[1];
+	}
 	return sum / tok;
 }
 
-static void progress_bar(int epoch, int epochs, size_t done, size_t total, double loss, double t0)
+static void progress_bar(FILE *f, int epoch, int epochs, size_t done, size_t total, double loss, double t0)
 {
 	int width = 30, fill = total ? (int)(width * done / total) : width;
 	double el = cap_now() - t0, eta = done ? el / done * (total - done) : 0;
-	fprintf(stderr, "\repoch %d/%d [%.*s%*s] %zu/%zu loss %.4f %d:%02d elapsed, ETA %d:%02d ",
+	fprintf(f, "\repoch %d/%d [%.*s%*s] %zu/%zu loss %.4f %d:%02d elapsed, ETA %d:%02d ",
 	        epoch, epochs, fill, "##############################", width - fill, "", done, total, loss,
 	        (int)el / 60, (int)el % 60, (int)eta / 60, (int)eta % 60);
 }
@@ -229,16 +258,20 @@ static int load_data(trainer *r, uint64_t *vocab)
 	const cap_trainer_opts *o = &r->o;
 	if (cap_train_feats_load(&r->feats, o->features) < 0 || cap_train_caps_load(&r->caps, &r->feats, o->captions) < 0)
 		return -1;
+	cap_fail("%s", "");
+	r->enc_id = cap_encoder_id_meta_from_file(o->features);
+	if (!r->enc_id && cap_errmsg()[0])
+		return -1;
 	size_t unused = 0;
 	for (size_t i = 0; i < r->feats.n; i++)
 		unused += r->feats.used[i] == 0;
 	if (o->val && cap_train_caps_load(&r->val, &r->feats, o->val) < 0)
 		return -1;
-	fprintf(stderr, "cap-train: %zu captions of %zu images; %zu captions without a feature skipped;"
+	fprintf(r->err, "cap-train: %zu captions of %zu images; %zu captions without a feature skipped;"
 	        " %zu features without a training caption\n",
 	        r->caps.n, r->feats.n - unused, r->caps.unmatched, unused);
 	if (o->val)
-		fprintf(stderr, "cap-train: %zu validation captions; %zu without a feature skipped\n",
+		fprintf(r->err, "cap-train: %zu validation captions; %zu without a feature skipped\n",
 		        r->val.n, r->val.unmatched);
 	if (!r->caps.n)
 		return cap_fail("%s: no caption matches an image of %s", o->captions, o->features);
@@ -259,7 +292,7 @@ static int load_data(trainer *r, uint64_t *vocab)
 		r->tok_json = r->caps.tokenizer_json;
 	}
 	if (!r->tok_json)
-		fprintf(stderr, "cap-train: warning: no tokenizer.json in %s and no --tokenizer: the model will lack it\n",
+		fprintf(r->err, "cap-train: warning: no tokenizer.json in %s and no --tokenizer: the model will lack it\n",
 		        o->captions);
 	*vocab = r->caps.vocab_size;
 	if (o->val && r->val.vocab_size > *vocab)
@@ -301,6 +334,13 @@ static int make_model(trainer *r, uint64_t V)
 			return -1;
 	}
 	const char *src = o->resume ? o->resume : o->init ? o->init : "the new model";
+	/* A model trained on another encoder's features would learn from the wrong inputs. */
+	if ((o->resume || o->init) && !o->allow_encoder_mismatch &&
+	    cap_encoder_id_check_files(src, o->features, NULL) < 0) {
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%s", cap_errmsg());
+		return cap_fail("%s (--allow-encoder-mismatch to train on them anyway)", msg);
+	}
 	if (r->m->cfg.feat_dim != r->feats.dim)
 		return cap_fail("%s: model expects %d-d features, %s has %d", src, r->m->cfg.feat_dim,
 		                o->features, r->feats.dim);
@@ -329,10 +369,10 @@ static int check_writable(const char *path)
 	return rc;
 }
 
-static int log_step(trainer *r, double loss, size_t ntok, double secs)
+static int log_step(trainer *r, double loss, size_t ntok, double secs, double reduce_secs)
 {
 	msgpack_packer *pk = cap_writer_packer(r->log);
-	msgpack_pack_map(pk, 7);
+	msgpack_pack_map(pk, r->d->size > 1 ? 8 : 7);
 	cap_pack_kv_str(pk, "type", "step");
 	cap_pack_kv_uint(pk, "epoch", (uint64_t)r->epoch + 1);
 	cap_pack_kv_uint(pk, "step", (uint64_t)r->step);
@@ -340,6 +380,8 @@ static int log_step(trainer *r, double loss, size_t ntok, double secs)
 	cap_pack_kv_uint(pk, "tokens", ntok);
 	cap_pack_kv_double(pk, "seconds", secs);
 	cap_pack_kv_double(pk, "tokens_per_s", secs > 0 ? ntok / secs : 0);
+	if (r->d->size > 1)   /* the sums over the ranks, waiting for the slowest included */
+		cap_pack_kv_double(pk, "reduce_seconds", reduce_secs);
 	return cap_writer_end(r->log);
 }
 
@@ -360,6 +402,135 @@ static int log_epoch(trainer *r, double tl, double vl, double secs)
 	return cap_writer_end(r->log);
 }
 
+/* The gradient of all ranks summed in place (grad: backend memory), through host memory when
+ * the backend's is not the host's and the table wants host memory. */
+static void sum_gradient(trainer *r, float *grad, size_t n)
+{
+	const cap_dist *d = r->d;
+	if (r->ops->host_memory || d->device_memory) {
+		d->sum_floats(d, grad, n);
+		return;
+	}
+	if (!r->grad_host)
+		r->grad_host = cap_xmalloc(sizeof(float) * n);
+	r->ops->download(r->grad_host, grad, sizeof(float) * n);
+	d->sum_floats(d, r->grad_host, n);
+	r->ops->upload(grad, r->grad_host, sizeof(float) * n);
+}
+
+/* Loss and gradient of the global batch at positions [from, to) of the epoch's order: the whole
+ * batch on one process; with several ranks this rank's contiguous share of it (its captions
+ * from + n*rank/size ..), whose losses and gradients are summed over the ranks, so that every
+ * rank gets the global batch's mean loss and gradient. *ntok: the global batch's tokens. */
+static double batch_pass(trainer *r, cap_decoder_work *w, const uint32_t *order, size_t from, size_t to,
+                         int *len, const uint32_t **ids, int32_t *rows, float *grad, size_t *ntok)
+{
+	const cap_dist *d = r->d;
+	cap_decoder_batch b;
+	if (d->size == 1) {
+		cap_train_batch_view(&r->caps, r->feat_table, order, from, to, len, ids, rows, &b);
+		return cap_decoder_loss(w, r->m, &b, (float)r->o.dropout, &r->drop, grad, ntok);
+	}
+	size_t n = to - from, a = from + n * (size_t)d->rank / (size_t)d->size;
+	size_t e = from + n * (size_t)(d->rank + 1) / (size_t)d->size;
+	cap_decoder_share sh = { .global_batch = (int)n, .global_len = r->glen, .first = (int)(a - from) };
+	for (size_t i = from; i < to; i++) {
+		r->glen[i - from] = r->caps.len[order[i]];
+		sh.global_tokens += (size_t)r->glen[i - from];
+	}
+	cap_train_batch_view(&r->caps, r->feat_table, order, a, e, len, ids, rows, &b);
+	size_t mine;
+	double sum = cap_decoder_loss_share(w, r->m, &b, &sh, (float)r->o.dropout, &r->drop, grad, &mine);
+	double t0 = cap_now();
+	sum_gradient(r, grad, r->m->n_params);
+	d->sum_doubles(d, &sum, 1);
+	r->reduce_secs += cap_now() - t0;
+	*ntok = sh.global_tokens;
+	return sum / (double)sh.global_tokens;
+}
+
+/* With several ranks: every rank must hold rank 0's parameters (the sums are the same bits
+ * everywhere; this makes sure). A rank that differs stops the run. */
+static int check_same_weights(trainer *r, const char *when)
+{
+	const cap_dist *d = r->d;
+	if (d->size == 1)
+		return 0;
+	cap_decoder_to_host(r->m);
+	uint64_t h = 1469598103934665603ull, h0;
+	const uint32_t *u = (const uint32_t *)r->m->data;
+	for (size_t i = 0; i < r->m->n_params; i++)
+		h = (h ^ u[i]) * 1099511628211ull;
+	h0 = h;
+	d->broadcast(d, &h0, sizeof h0, 0);
+	double bad = h != h0;
+	d->sum_doubles(d, &bad, 1);
+	if (bad > 0)
+		return cap_fail("%s: the parameters of %g rank(s) differ from rank 0's (the sums over the ranks "
+		                "were not the same everywhere)", when, bad);
+	return 0;
+}
+
+/* 64-bit FNV-1a over bytes, continuing from h. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Word-wise (fast enough for the features): the same words give the same value. */
+static uint64_t fnv_words(uint64_t h, const uint32_t *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ w[i]) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t caps_digest(uint64_t h, const cap_train_caps *c)
+{
+	h = fnv(h, &c->n, sizeof c->n);
+	for (size_t i = 0; i < c->n; i++) {
+		h = fnv(h, &c->image[i], sizeof c->image[i]);
+		h = fnv_words(h, c->ids[i], (size_t)c->len[i]);
+	}
+	return h;
+}
+
+/* With several ranks: every rank must start from what rank 0 starts from (the same streams, as
+ * a node may hold other copies than another's, and the same model, run state and settings);
+ * a rank that differs says what and stops the run. */
+static int check_same_start(trainer *r)
+{
+	const cap_dist *d = r->d;
+	if (d->size == 1)
+		return 0;
+	uint64_t h[3], h0[3], seed = 1469598103934665603ull;
+	h[0] = caps_digest(caps_digest(seed, &r->caps), &r->val);
+	h[1] = fnv_words(fnv(seed, &r->feats.dim, sizeof r->feats.dim), (const uint32_t *)r->feats.data,
+	                 r->feats.n * (size_t)r->feats.dim);
+	cap_decoder_to_host(r->m);
+	struct { double lr, dropout, clip; uint64_t seed; int batch, shuffle, epochs, epoch; size_t pos;
+	         long long step, max_steps; } st;
+	memset(&st, 0, sizeof st);
+	st.lr = r->o.lr; st.dropout = r->o.dropout; st.clip = r->o.clip; st.seed = r->o.seed;
+	st.batch = r->o.batch; st.shuffle = r->o.shuffle; st.epochs = r->o.epochs; st.epoch = r->epoch;
+	st.pos = r->pos; st.step = r->step; st.max_steps = r->o.max_steps;
+	h[2] = fnv_words(fnv(fnv(seed, &st, sizeof st), &r->m->cfg, sizeof r->m->cfg),
+	                 (const uint32_t *)r->m->data, r->m->n_params);
+	memcpy(h0, h, sizeof h);
+	d->broadcast(d, h0, sizeof h0, 0);
+	static const char *const what[3] = { "the captions (--captions, --val-captions)",
+	                                     "the features (--features)",
+	                                     "the model or the settings (--init, --resume, options)" };
+	for (int i = 0; i < 3; i++)
+		if (h[i] != h0[i])
+			return cap_fail("%s differ from rank 0's: every rank must read the same streams and "
+			                "files with the same options", what[i]);
+	return 0;
+}
+
 /* The epochs; on return r->stop_reason says why they ended. */
 static int train_loop(trainer *r)
 {
@@ -373,11 +544,12 @@ static int train_loop(trainer *r)
 	int *len = cap_xmalloc(sizeof(int) * B);
 	const uint32_t **ids = cap_xmalloc(sizeof(*ids) * B);
 	int32_t *rows = cap_xmalloc(sizeof(*rows) * B);
+	r->glen = cap_xmalloc(sizeof(int) * B);
 	if (!grad)
 		goto out;
 	r->stop_reason = "epochs";
 	if (o->max_steps && r->step >= o->max_steps) {  /* resumed from a run that already got there */
-		fprintf(stderr, "cap-train: the checkpoint is at step %lld already (--max-steps %lld)\n",
+		fprintf(r->err, "cap-train: the checkpoint is at step %lld already (--max-steps %lld)\n",
 		        r->step, o->max_steps);
 		r->stop_reason = "max_steps";
 		stop = 1;
@@ -387,17 +559,17 @@ static int train_loop(trainer *r)
 		size_t nb = cap_train_epoch(&r->caps, B, o->shuffle, &r->shuf, order, start);
 		double t0 = cap_now(), tlast = t0;
 		for (; r->pos < nb; r->pos++) {
-			cap_decoder_batch b;
 			size_t ntok;
-			cap_train_batch_view(&r->caps, r->feat_table, order, start[r->pos], start[r->pos + 1], len,
-			                     ids, rows, &b);
-			double loss = cap_decoder_loss(w, r->m, &b, (float)o->dropout, &r->drop, grad, &ntok);
+			double rs = r->reduce_secs;
+			double loss = batch_pass(r, w, order, start[r->pos], start[r->pos + 1], len, ids, rows, grad, &ntok);
 			if (!isfinite(loss)) {
 				if (o->progress)
-					fputc('\n', stderr);
+					fputc('\n', r->err);
 				cap_fail("step %lld (epoch %d, batch %zu): loss is %g; stopped; %s", r->step + 1,
 				         r->epoch + 1, r->pos + 1, loss,
 				         saved_ckpt || o->resume ? "the last good checkpoint is kept" : "no checkpoint was written");
+				if (r->d->size > 1)   /* the reduced loss: every rank is here */
+					cap_dist_die_all(r->d, cap_errmsg());
 				goto out;
 			}
 			cap_clip_grad_norm(r->ops, grad, nparams, o->clip);
@@ -406,11 +578,11 @@ static int train_loop(trainer *r)
 			r->epoch_loss += loss * (double)ntok;
 			r->epoch_tokens += (double)ntok;
 			double t = cap_now();
-			if (r->log && log_step(r, loss, ntok, t - tlast) < 0)
+			if (r->log && log_step(r, loss, ntok, t - tlast, r->reduce_secs - rs) < 0)
 				goto out;
 			tlast = t;
 			if (o->progress)
-				progress_bar(r->epoch + 1, o->epochs, r->pos + 1, nb, r->epoch_loss / r->epoch_tokens, t0);
+				progress_bar(r->err, r->epoch + 1, o->epochs, r->pos + 1, nb, r->epoch_loss / r->epoch_tokens, t0);
 			if (o->max_steps && r->step >= o->max_steps) {
 				stop = 1;
 				r->pos++;
@@ -426,11 +598,11 @@ static int train_loop(trainer *r)
 			}
 		}
 		if (o->progress)
-			fputc('\n', stderr);
+			fputc('\n', r->err);
 		if (stop && r->pos < nb) {  /* stopped inside the epoch by --max-steps */
 			if (save_ckpt(r) < 0)
 				goto out;
-			fprintf(stderr, "cap-train: stopped after %lld steps (--max-steps)\n", r->step);
+			fprintf(r->err, "cap-train: stopped after %lld steps (--max-steps)\n", r->step);
 			r->stop_reason = "max_steps";
 			break;
 		}
@@ -453,14 +625,14 @@ static int train_loop(trainer *r)
 			}
 		}
 		cap_buf_addc(&r->history, '}');
-		fprintf(stderr, "epoch %d/%d: train loss %.4f", r->epoch + 1, o->epochs, tl);
+		fprintf(r->err, "epoch %d/%d: train loss %.4f", r->epoch + 1, o->epochs, tl);
 		if (o->val)
-			fprintf(stderr, ", val loss %.4f, perplexity %.2f%s", vl, exp(vl), improved ? " (best)" : "");
-		fprintf(stderr, ", %.1f s, %lld steps\n", secs, r->step);
+			fprintf(r->err, ", val loss %.4f, perplexity %.2f%s", vl, exp(vl), improved ? " (best)" : "");
+		fprintf(r->err, ", %.1f s, %lld steps\n", secs, r->step);
 		if (r->log && log_epoch(r, tl, vl, secs) < 0)
 			goto out;
 		if (o->early_stop && r->bad_epochs >= o->early_stop) {
-			fprintf(stderr, "cap-train: no improvement for %d epochs; keeping epoch %d\n",
+			fprintf(r->err, "cap-train: no improvement for %d epochs; keeping epoch %d\n",
 			        r->bad_epochs, r->best_epoch);
 			r->stop_reason = "early_stop";
 			stop = 1;
@@ -472,6 +644,10 @@ static int train_loop(trainer *r)
 		r->pos = 0;
 		r->epoch_rng = r->shuf;
 		r->epoch++;
+		char when[48];
+		snprintf(when, sizeof when, "end of epoch %d", r->epoch);
+		if (check_same_weights(r, when) < 0)
+			cap_dist_die_all(r->d, cap_errmsg());
 		int k = save_ckpt(r);
 		r->epoch--;
 		if (k < 0)
@@ -482,7 +658,8 @@ static int train_loop(trainer *r)
 out:
 	if (grad)
 		r->ops->free(grad);
-	free(order); free(start); free(len); free(ids); free(rows);
+	free(order); free(start); free(len); free(ids); free(rows); free(r->glen);
+	r->glen = NULL;
 	cap_decoder_work_free(w);
 	return rc;
 }
@@ -492,24 +669,47 @@ int cap_trainer_run(const cap_trainer_opts *opts)
 	trainer r = { 0 };
 	r.o = *opts;
 	r.ops = opts->ops;
+	r.d = opts->dist ? opts->dist : cap_dist_single();
+	r.err = stderr;
+	if (r.d->rank != 0) {   /* quiet: rank 0 speaks for all */
+		r.o.progress = 0;
+		r.o.log = NULL;
+		if (!(r.err = fopen("/dev/null", "w")))
+			return cap_fail("/dev/null: %s", strerror(errno));
+	}
 	int rc = -1;
 	uint64_t V = 0;
 	size_t n = strlen(opts->out) + 6;
 	r.ckpt_path = cap_xmalloc(n);
 	snprintf(r.ckpt_path, n, "%s.ckpt", opts->out);
-	if (check_writable(opts->out) < 0 || load_data(&r, &V) < 0 || make_model(&r, V) < 0)
+	/* Each rank reads on its own; then they agree that all could (several ranks stop here, each
+	 * failing one saying why), and that all hold the same. */
+	int bad = (r.d->rank == 0 && check_writable(opts->out) < 0) || load_data(&r, &V) < 0 ||
+	          make_model(&r, V) < 0;
+	if (cap_dist_agree(r.d, bad) < 0 || cap_dist_agree(r.d, check_same_start(&r) < 0) < 0)
 		goto out;
-	if (opts->log) {
+	if (r.d->size > 1)
+		fprintf(r.err, "cap-train: %d ranks (%s), each a share of every batch of %d\n", r.d->size,
+		        r.d->name, r.o.batch);
+	if (r.o.log) {
 		if (!(r.log = cap_writer_open(opts->log)))
 			goto out;
 		msgpack_packer *pk = cap_writer_packer(r.log);
-		cap_pack_header(pk, "metrics", 2);
+		cap_pack_header(pk, "metrics", 3);
 		cap_pack_kv_str(pk, "tool", "cap-train");
 		cap_pack_kv_str(pk, "device", r.ops->name);
+		cap_pack_kv_uint(pk, "world_size", (uint64_t)r.d->size);
 		if (cap_writer_end(r.log) < 0)
 			goto out;
 	}
-	if (train_loop(&r) < 0 || save_model(&r) < 0)
+	if (train_loop(&r) < 0)
+		goto out;
+	if (check_same_weights(&r, "end of training") < 0)
+		cap_dist_die_all(r.d, cap_errmsg());
+	if (r.d->size > 1)
+		fprintf(r.err, "cap-train: %d ranks: %.2f s of the sums over the ranks (waits included)\n",
+		        r.d->size, r.reduce_secs);
+	if (r.d->rank == 0 && save_model(&r) < 0)
 		goto out;
 	if (r.log) {
 		cap_writer *l = r.log;
@@ -532,5 +732,9 @@ out:
 	cap_train_caps_free(&r.val);
 	cap_train_feats_free(&r.feats);
 	free(r.ckpt_path);
+	free(r.enc_id);
+	free(r.grad_host);
+	if (r.err != stderr)
+		fclose(r.err);
 	return rc;
 }

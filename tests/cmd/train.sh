@@ -119,6 +119,25 @@ again = ep(d + "/v0.mp")[0]["val_loss"]
 print("# best %.7f, model %.7f" % (best, again))
 sys.exit(not abs(best - again) <= 1e-5 * best)
 PYEOF
+# The encoder travels with the model: features of another encoder refuse --init.
+"$PY" - "$T" <<'PYEOF'
+import msgpack, sys
+d = sys.argv[1]
+it = msgpack.Unpacker(open(d + "/feats.mp", "rb"), raw=False)
+h = next(it); recs = list(it)
+for seed in (1, 2):
+    hh = dict(h, encoder={"arch": "resnet152", "depth": 152, "weights": "random:%d" % seed, "precision": "fp32"},
+              preprocess={"mode": "squash", "size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]})
+    with open(d + "/feats-enc%d.mp" % seed, "wb") as f:
+        f.write(msgpack.packb(hh))
+        for r in recs: f.write(msgpack.packb(r, use_bin_type=True))
+PYEOF
+E1="--captions $T/caps.mp --embed 16 --hidden 32 --batch 4 --threads 1 --epochs 1"
+check "a model on features of encoder random:1" cap-train $E1 --features "$T/feats-enc1.mp" -o "$T/enc1.st"
+grep -q 'random:1' "$T/enc1.st" && ok "the model records its encoder" || notok "the model records its encoder"
+check_fails "--init with features of another encoder" 1 "allow-encoder-mismatch" cap-train $E1 --features "$T/feats-enc2.mp" --init "$T/enc1.st" -o "$T/x.st"
+check "--allow-encoder-mismatch lets it train" cap-train $E1 --features "$T/feats-enc2.mp" --init "$T/enc1.st" --allow-encoder-mismatch -o "$T/x.st"
+check "--init with features of the same encoder" cap-train $E1 --features "$T/feats-enc1.mp" --init "$T/enc1.st" -o "$T/x.st"
 check_fails "an output folder that cannot take files" 1 "cannot write" cap-train $A --epochs 1 -o /nonexistent-dir/m.st
 check "--device ref trains" cap-train $A --epochs 2 --device ref -o "$T/ref.st"
 check_fails "--device cuda without a CUDA backend" 2 "no CUDA backend" env CAP_CUDA_MODULE=/nonexistent/libcap-cuda.so cap-train $A --device cuda -o "$T/x.st"
