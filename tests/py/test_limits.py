@@ -111,6 +111,30 @@ try:
               "--threads", "1", "-o", os.path.join(d, "m.st"), "--features"]
     at_and_past("cap-train feature dimension", TRAIN2, dims, 1 << 20, (1 << 20) + 1, False,
                 "features header has no valid 'dim'", at_msg="no features")
+    # ---- a model has at most 8 LSTM layers (cap-train --layers, and the loader)
+    m8 = os.path.join(d, "m8.st")
+    txt, tok, real = os.path.join(d, "caps.txt"), os.path.join(d, "tok.json"), os.path.join(d, "real.mp")
+    open(txt, "w").write("a.jpg#0\tA red dog\na.jpg#1\tA dog\n")
+    C.run([C.tool("cap-tokenize"), "vocab", "--min-count", "1", "-o", tok, txt])
+    C.run([C.tool("cap-tokenize"), "encode", "--tokenizer", tok, "-o", real, txt])
+    TR = [C.tool("cap-train"), "--features", feats, "--captions", real, "--embed", "4", "--hidden", "4",
+          "--epochs", "1", "--threads", "1"]
+    r = C.run(TR + ["--layers", "8", "-o", m8], check_rc=False)
+    C.check(r.returncode == 0, "cap-train --layers 8 trains", r.stderr.decode()[-300:])
+    r = C.run(TR + ["--layers", "9", "-o", m8 + "x"], check_rc=False)
+    C.check(r.returncode == 2 and b"layers" in r.stderr, "cap-train --layers 9 refused (usage)", r.stderr.decode()[-300:])
+    t, meta = C.read_safetensors(m8)
+    gen = [C.tool("cap-generate"), "--model"]
+    r = subprocess.run(gen + [m8, feats], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    C.check(r.returncode == 0, "a model of 8 layers loads (cap-generate)", r.stderr.decode()[-300:])
+    for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        t["lstm.%s_l8" % k] = t["lstm.%s_l7" % k]
+    m9 = os.path.join(d, "m9.st")
+    C.write_safetensors(m9, t, dict(meta, layers="9"))
+    r = subprocess.run(gen + [m9, feats], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    C.check(r.returncode == 1 and b"m9.st: expected 37 decoder tensors, found 41" in r.stderr,
+            "a model of 9 layers is refused, naming the file",
+            r.stderr.decode()[-300:])
 except ImportError:
     C.skip("cap-train limits: no python3-msgpack")
 C.finish()
