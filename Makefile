@@ -9,7 +9,8 @@
 # Layout: lib/ is laid out by stage (core, io, image, text, encoder, decoder, train, search,
 # eval) with the backends' ops under lib/ops (ref, cpu; cuda is a loadable module). Every
 # lib/**/*.c outside lib/ops/cuda goes into one static library; every tools/cap-*.c is one
-# program linked against it; every tests/unit/test_*.c is one test program.
+# program linked against it; every tests/unit/test_*.c is one test program; lib/ops/cuda/*.cu
+# make build/lib/cap/libcap-cuda.so where nvcc is found.
 
 VERSION  = 0.1.0
 PREFIX  ?= /usr/local
@@ -39,6 +40,10 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -march=x86-64-v2 \
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += $(PKG_LIBS) $(DNNL_LIBS) -lm
 
+# The tools export the few lib/ functions the CUDA module calls back (cap_fail and the checked
+# allocators), so that its error messages land where the tool's cap_errmsg() reads them.
+LDFLAGS += -Wl,--dynamic-list=lib/ops/cuda/exports.list
+
 LIB_SRC   := $(sort $(shell find lib -name '*.c' -not -path 'lib/ops/cuda/*'))
 LIB_HDR   := $(shell find lib -name '*.h')
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -51,7 +56,45 @@ TT_SRC    := $(sort $(wildcard tests/tools/*.c))
 TESTTOOLS := $(TT_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 MANPAGES  := $(sort $(wildcard man/*.[0-9]))
 
-all: $(TOOLS)
+# The CUDA backend, a module the tools load with dlopen for --device cuda only (lib/ops/ops.c):
+# built from lib/ops/cuda/*.cu when nvcc is found (/usr/local/cuda/bin/nvcc, else on PATH);
+# `make NVCC=` builds without it. Never built under SANITIZE (the tools then report that this
+# build has no CUDA backend). cuDNN is looked for beside the toolkit unless CUDNN_INC/CUDNN_LIB
+# say where (e.g. the nvidia-cudnn wheel's include/ and lib/).
+NVCC ?= $(shell if [ -x /usr/local/cuda/bin/nvcc ]; then echo /usr/local/cuda/bin/nvcc; else command -v nvcc 2>/dev/null; fi)
+ifeq ($(SANITIZE),1)
+NVCC :=
+endif
+CUDA_HOME   ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_LIBDIR ?= $(CUDA_HOME)/lib64
+CUDNN_INC   ?=
+CUDNN_LIB   ?=
+CUDA_ARCH   ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS   ?= -O2 -g
+NVCCFLAGS   += -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden \
+               --compiler-options -Wall,-Wextra -DCAP_VERSION='"$(VERSION)"' -Ilib \
+               $(if $(CUDNN_INC),-I$(CUDNN_INC))
+CUDA_LDLIBS  = -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR) \
+               $(if $(CUDNN_LIB),-L$(CUDNN_LIB) -Xlinker -rpath,$(CUDNN_LIB)) \
+               -lcudnn -lcublas -lcublasLt -lcudart
+CUDA_SRC    := $(sort $(wildcard lib/ops/cuda/*.cu))
+CUDA_OBJ    := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+CUDA_MODULE := $(if $(NVCC),$(BUILD)/lib/cap/libcap-cuda.so)
+
+all: $(TOOLS) $(CUDA_MODULE)
+
+$(BUILD)/lib/ops/cuda/%.o: lib/ops/cuda/%.cu $(LIB_HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+$(BUILD)/lib/cap/libcap-cuda.so: $(CUDA_OBJ)
+	@mkdir -p $(dir $@)
+	$(NVCC) -shared --cudart shared -o $@ $^ $(CUDA_LDLIBS)
+
+# Registers, shared memory and spills of every kernel (ptxas), for review.
+cuda-ptxas:
+	@for f in $(CUDA_SRC); do $(NVCC) $(NVCCFLAGS) -Xptxas -v -c -o /dev/null $$f 2>&1 | \
+	  sed -n "s/^ptxas info    : Compiling entry function '\([^']*\)'.*/\1/p; s/^ptxas info    : \(Used.*\)/    \1/p; /spill/p"; done
 
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDR) Makefile
 	@mkdir -p $(dir $@)
@@ -81,7 +124,7 @@ check:
 	@scripts/install-deps.sh test
 	@$(MAKE) --no-print-directory check-run
 
-check-run: $(TOOLS) $(UNITS) $(TESTTOOLS)
+check-run: $(TOOLS) $(UNITS) $(TESTTOOLS) $(CUDA_MODULE)
 	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_TESTBIN=$(abspath $(BUILD)/tests) \
 	 CAP_TESTTOOLS=$(abspath $(BUILD)/tests/tools) \
 	 PYTHON=$(PYTHON) MANPAGES="$(MANPAGES)" tests/run.sh $(T)
@@ -101,13 +144,14 @@ lint-man:
 deps:
 	scripts/install-deps.sh test
 
-install: $(TOOLS)
+install: $(TOOLS) $(CUDA_MODULE)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	$(if $(CUDA_MODULE),install -d $(DESTDIR)$(PREFIX)/lib/cap && install -m 755 $(CUDA_MODULE) $(DESTDIR)$(PREFIX)/lib/cap/)
 	for m in $(MANPAGES); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 
 clean:
 	rm -rf build
 
-.PHONY: all tests check check-run demo bench lint-man deps install clean
+.PHONY: all tests check check-run demo bench lint-man deps install clean cuda-ptxas
 .SECONDARY:
