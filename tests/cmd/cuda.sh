@@ -40,7 +40,7 @@ if [ -f "$MODULE" ]; then
 		have=$(nm -D --defined-only "$CAP_BIN/$t" | awk '{ print $3 }')
 		missing=""
 		for s in $need; do echo "$have" | grep -qx "$s" || missing="$missing $s"; done
-		check_eq "$t exports what the module calls back ($(echo $need))" "$missing" ""
+		check_eq "$t exports what the module calls back ($(printf "%s " $need))" "$missing" ""
 	done
 	for t in cap-train cap-generate cap-encode; do
 		if [ "$gpu" = 1 ]; then

@@ -178,7 +178,10 @@ static int plan_conv(cap_encoder *e, cap_conv *c, int h, int w, conv_plan *p)
 		if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > WS_LIMIT)
 			continue;
 		cudnnConvolutionFwdAlgo_t a = perf[i].algo;
-		if (strict && (perf[i].mathType != CUDNN_FMA_MATH ||
+		/* strict: the descriptor stays at CUDNN_FMA_MATH, which keeps TF32 out whatever the
+		 * entry's math type; entries that need tensor cores are left out */
+		if (strict && (perf[i].mathType == CUDNN_TENSOR_OP_MATH ||
+		               perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ||
 		               (a != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM &&
 		                a != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM &&
 		                a != CUDNN_CONVOLUTION_FWD_ALGO_GEMM)))
