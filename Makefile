@@ -60,7 +60,8 @@ MANPAGES  := $(sort $(wildcard man/*.[0-9]))
 # built from lib/ops/cuda/*.cu when nvcc is found (/usr/local/cuda/bin/nvcc, else on PATH);
 # `make NVCC=` builds without it. Never built under SANITIZE (the tools then report that this
 # build has no CUDA backend). cuDNN is looked for beside the toolkit unless CUDNN_INC/CUDNN_LIB
-# say where (e.g. the nvidia-cudnn wheel's include/ and lib/).
+# say where (e.g. the nvidia-cudnn wheel's include/ and lib/). NVCC_EXTRA adds flags (e.g.
+# NVCC_EXTRA="-Xptxas -v" for the registers and spills of every kernel in the build log).
 NVCC ?= $(shell if [ -x /usr/local/cuda/bin/nvcc ]; then echo /usr/local/cuda/bin/nvcc; else command -v nvcc 2>/dev/null; fi)
 ifeq ($(SANITIZE),1)
 NVCC :=
@@ -73,17 +74,19 @@ CUDA_ARCH   ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code
 NVCCFLAGS   ?= -O2 -g
 NVCCFLAGS   += -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden \
                --compiler-options -Wall,-Wextra -DCAP_VERSION='"$(VERSION)"' -Ilib \
-               $(if $(CUDNN_INC),-I$(CUDNN_INC))
+               $(if $(CUDNN_INC),-I$(CUDNN_INC)) $(NVCC_EXTRA)
 CUDA_LDLIBS  = -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR) \
                $(if $(CUDNN_LIB),-L$(CUDNN_LIB) -Xlinker -rpath,$(CUDNN_LIB)) \
                -lcudnn -lcublas -lcublasLt -lcudart
 CUDA_SRC    := $(sort $(wildcard lib/ops/cuda/*.cu))
+CUDA_HDR    := $(wildcard lib/ops/cuda/*.h) lib/ops/ops.h lib/core/error.h lib/encoder/resnet.h \
+               lib/io/tensors.h lib/ops/ref/conv.h
 CUDA_OBJ    := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CUDA_MODULE := $(if $(NVCC),$(BUILD)/lib/cap/libcap-cuda.so)
 
 all: $(TOOLS) $(CUDA_MODULE)
 
-$(BUILD)/lib/ops/cuda/%.o: lib/ops/cuda/%.cu $(LIB_HDR) Makefile
+$(BUILD)/lib/ops/cuda/%.o: lib/ops/cuda/%.cu $(CUDA_HDR) Makefile
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 

@@ -66,7 +66,7 @@ mk() { # make with the carried libraries: msgpack-c, libpng, zlib, libjpeg stati
 		DNNL_LIBS="-L$C/lib -ldnnl -Wl,-rpath,$C/lib" \
 		${CUDNN_INC:+CUDNN_INC="$CUDNN_INC"} ${CUDNN_INC:+CUDNN_LIB="${CUDNN_LINK:-$CUDNN_LIB}"} "$@"
 }
-if mk all tests >"$W/build.log" 2>&1; then
+if mk NVCC_EXTRA="-Xptxas -v" all tests >"$W/build.log" 2>&1; then
 	ok "build: tools, tests and $B/lib/cap/libcap-cuda.so"
 else
 	notok "build failed"; tail -n 40 "$W/build.log"; exit 1
@@ -75,8 +75,8 @@ grep -i 'warning' "$W/build.log" | head -n 10
 [ "$(grep -ci 'warning' "$W/build.log")" = 0 ] && ok "build without warnings" || notok "build printed warnings"
 BIN=$ROOT/$B/bin
 export CAP_CUDA_MODULE="$ROOT/$B/lib/cap/libcap-cuda.so"
-echo "# registers and spills of the kernels (ptxas):"
-mk --no-print-directory cuda-ptxas 2>&1 | head -n 80
+echo "# registers and spills of the kernels (ptxas, sm_90):"
+sed -n "s/^ptxas info    : Compiling entry function '\([^']*\)' for 'sm_90'/\1/p; s/^ptxas info    : \(Used.*\)/    \1/p; /spill stores/p" "$W/build.log" | head -n 90
 DEV=cuda
 [ "$DRY" = 1 ] && DEV=cpu   # the dry run compares cpu with cpu: the scripts' plumbing, not the GPU
 

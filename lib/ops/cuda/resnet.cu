@@ -302,6 +302,9 @@ static int build(cap_encoder *e, cap_resnet *net, int take)
 	CU_TRY(cudaMalloc((void **)&e->feat_dev, sizeof(float) * (size_t)e->batch * e->dim));
 	if (e->ws_bytes)
 		CU_TRY(cudaMalloc(&e->ws, e->ws_bytes));
+	/* The weights went up with cudaMemcpy on the legacy stream, which the module's non-blocking
+	 * stream does not wait for (and a pageable copy may still be in flight when it returns). */
+	CU_TRY(cudaDeviceSynchronize());
 	return 0;
 }
 
