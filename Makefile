@@ -11,9 +11,11 @@
 # eval) with the backends' ops under lib/ops (ref, cpu; cuda is a loadable module). Every
 # lib/**/*.c outside lib/ops/cuda, lib/train/mpi and lib/train/nccl goes into one static
 # library; every tools/cap-*.c is one program linked against it; every tests/unit/test_*.c is
-# one test program; the MPI and NCCL tables of data-parallel training are modules (see below).
+# one test program; the CUDA backend (lib/ops/cuda/*.cu, where nvcc is found) and the MPI and
+# NCCL tables of data-parallel training are modules loaded at run time (see below).
 
 VERSION  = 0.1.0
+.DEFAULT_GOAL := all
 PREFIX  ?= /usr/local
 MANDIR  ?= $(PREFIX)/share/man
 PYTHON  ?= /usr/bin/python3
@@ -47,6 +49,10 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -march=x86-64-v2 \
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += $(PKG_LIBS) $(DNNL_LIBS) -lm
 
+# The tools export the few lib/ functions the CUDA module calls back (cap_fail and the checked
+# allocators), so that its error messages land where the tool's cap_errmsg() reads them.
+LDFLAGS += -Wl,--dynamic-list=lib/ops/cuda/exports.list
+
 LIB_SRC   := $(sort $(shell find lib -name '*.c' -not -path 'lib/ops/cuda/*' \
                  -not -path 'lib/train/mpi/*' -not -path 'lib/train/nccl/*'))
 LIB_HDR   := $(shell find lib -name '*.h')
@@ -79,7 +85,6 @@ NCCL_LIBDIR ?= $(firstword $(wildcard $(NCCL_HOME)/lib64/libnccl.so $(NCCL_HOME)
 NCCL_MODULE := $(if $(and $(NCCL_HOME),$(NCCL_LIBDIR),$(wildcard $(NCCL_HOME)/include/cuda_runtime.h)),$(BUILD)/lib/cap/libcap-nccl.so)
 MODULE_CFLAGS = $(CFLAGS) -fPIC -fvisibility=hidden -shared
 
-all: $(TOOLS) $(MPI_MODULE) $(NCCL_MODULE)
 
 $(BUILD)/lib/cap/libcap-mpi.so: lib/train/mpi/mpi.c lib/train/dist.h lib/ops/ops.h Makefile
 	@mkdir -p $(dir $@)
@@ -89,6 +94,49 @@ $(BUILD)/lib/cap/libcap-nccl.so: lib/train/nccl/nccl.c lib/train/dist.h lib/ops/
 	@mkdir -p $(dir $@)
 	$(CC) $(MODULE_CFLAGS) -I$(NCCL_HOME)/include -o $@ $< -L$(dir $(NCCL_LIBDIR)) \
 	  -Wl,-rpath,$(dir $(NCCL_LIBDIR)) -lnccl -lcudart
+
+# The CUDA backend, a module the tools load with dlopen for --device cuda only (lib/ops/ops.c):
+# built from lib/ops/cuda/*.cu when nvcc is found (/usr/local/cuda/bin/nvcc, else on PATH);
+# `make NVCC=` builds without it. Never built under SANITIZE (the tools then report that this
+# build has no CUDA backend). cuDNN is looked for beside the toolkit unless CUDNN_INC/CUDNN_LIB
+# say where (e.g. the nvidia-cudnn wheel's include/ and lib/). NVCC_EXTRA adds flags (e.g.
+# NVCC_EXTRA="-Xptxas -v" for the registers and spills of every kernel in the build log).
+NVCC ?= $(shell if [ -x /usr/local/cuda/bin/nvcc ]; then echo /usr/local/cuda/bin/nvcc; else command -v nvcc 2>/dev/null; fi)
+ifeq ($(SANITIZE),1)
+NVCC :=
+endif
+CUDA_HOME   ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_LIBDIR ?= $(CUDA_HOME)/lib64
+CUDNN_INC   ?=
+CUDNN_LIB   ?=
+CUDA_ARCH   ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS   ?= -O2 -g
+NVCCFLAGS   += -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden \
+               --compiler-options -Wall,-Wextra -DCAP_VERSION='"$(VERSION)"' -Ilib \
+               $(if $(CUDNN_INC),-I$(CUDNN_INC)) $(NVCC_EXTRA)
+CUDA_LDLIBS  = -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR) \
+               $(if $(CUDNN_LIB),-L$(CUDNN_LIB) -Xlinker -rpath,$(CUDNN_LIB)) \
+               -lcudnn -lcublas -lcublasLt -lcudart
+CUDA_SRC    := $(sort $(wildcard lib/ops/cuda/*.cu))
+CUDA_HDR    := $(wildcard lib/ops/cuda/*.h) lib/ops/ops.h lib/core/error.h lib/encoder/resnet.h \
+               lib/io/tensors.h lib/ops/ref/conv.h
+CUDA_OBJ    := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+CUDA_MODULE := $(if $(NVCC),$(BUILD)/lib/cap/libcap-cuda.so)
+
+all: $(TOOLS) $(CUDA_MODULE) $(MPI_MODULE) $(NCCL_MODULE)
+
+$(BUILD)/lib/ops/cuda/%.o: lib/ops/cuda/%.cu $(CUDA_HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+$(BUILD)/lib/cap/libcap-cuda.so: $(CUDA_OBJ)
+	@mkdir -p $(dir $@)
+	$(NVCC) -shared --cudart shared -o $@ $^ $(CUDA_LDLIBS)
+
+# Registers, shared memory and spills of every kernel (ptxas), for review.
+cuda-ptxas:
+	@for f in $(CUDA_SRC); do $(NVCC) $(NVCCFLAGS) -Xptxas -v -c -o /dev/null $$f 2>&1 | \
+	  sed -n "s/^ptxas info    : Compiling entry function '\([^']*\)'.*/\1/p; s/^ptxas info    : \(Used.*\)/    \1/p; /spill/p"; done
 
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDR) Makefile
 	@mkdir -p $(dir $@)
@@ -122,7 +170,7 @@ check:
 	@scripts/install-deps.sh test
 	@$(MAKE) --no-print-directory check-run
 
-check-run: $(TOOLS) $(UNITS) $(TESTTOOLS) $(MPI_MODULE) $(NCCL_MODULE)
+check-run: $(TOOLS) $(UNITS) $(TESTTOOLS) $(CUDA_MODULE) $(MPI_MODULE) $(NCCL_MODULE)
 	@CAP_BIN=$(abspath $(BUILD)/bin) CAP_TESTBIN=$(abspath $(BUILD)/tests) \
 	 CAP_MPI_BUILT=$(if $(MPI_MODULE),1,0) CAP_NCCL_BUILT=$(if $(NCCL_MODULE),1,0) \
 	 CAP_TESTTOOLS=$(abspath $(BUILD)/tests/tools) \
@@ -167,10 +215,10 @@ PIPELINES := $(sort $(shell find pipelines -type f 2>/dev/null))
 SHARE_SCRIPTS := $(wildcard scripts/get-weights.sh)
 TOOL_NAMES := $(TOOL_SRC:tools/%.c=%)
 
-install: $(TOOLS) $(MPI_MODULE) $(NCCL_MODULE)
+install: $(TOOLS) $(CUDA_MODULE) $(MPI_MODULE) $(NCCL_MODULE)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	$(if $(MPI_MODULE)$(NCCL_MODULE),install -d $(DESTDIR)$(PREFIX)/lib/cap && install -m 755 $(MPI_MODULE) $(NCCL_MODULE) $(DESTDIR)$(PREFIX)/lib/cap/)
+	$(if $(CUDA_MODULE)$(MPI_MODULE)$(NCCL_MODULE),install -d $(DESTDIR)$(PREFIX)/lib/cap && install -m 755 $(CUDA_MODULE) $(MPI_MODULE) $(NCCL_MODULE) $(DESTDIR)$(PREFIX)/lib/cap/)
 	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
 	for f in $(PIPELINES) $(SHARE_SCRIPTS); do mode=644; [ -x $$f ] && mode=755; \
@@ -178,7 +226,7 @@ install: $(TOOLS) $(MPI_MODULE) $(NCCL_MODULE)
 
 uninstall:
 	for t in $(TOOL_NAMES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$t; done
-	rm -f $(DESTDIR)$(PREFIX)/lib/cap/libcap-mpi.so $(DESTDIR)$(PREFIX)/lib/cap/libcap-nccl.so
+	rm -f $(DESTDIR)$(PREFIX)/lib/cap/libcap-mpi.so $(DESTDIR)$(PREFIX)/lib/cap/libcap-nccl.so $(DESTDIR)$(PREFIX)/lib/cap/libcap-cuda.so
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 	for f in $(PIPELINES) $(SHARE_SCRIPTS); do rm -f $(DESTDIR)$(DATADIR)/$$f; done
 	[ ! -d $(DESTDIR)$(DATADIR) ] || find $(DESTDIR)$(DATADIR) -depth -type d -empty -delete
@@ -186,5 +234,5 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all tests check check-run fuzz fuzz-run demo bench lint-man deps install uninstall clean
+.PHONY: all tests check check-run fuzz fuzz-run demo bench lint-man deps install uninstall clean cuda-ptxas
 .SECONDARY:

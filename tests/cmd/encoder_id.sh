@@ -14,7 +14,10 @@ enc random:1 "$T/f.mp" --squash 32
 cap-tokenize vocab --min-count 1 -o "$T/tok.json" "$S/captions.token.txt" 2>/dev/null
 cap-tokenize encode --tokenizer "$T/tok.json" --split "$S/test.txt" -o "$T/c.mp" "$S/captions.token.txt" 2>/dev/null
 check "a small model" cap-train --features "$T/f.mp" --captions "$T/c.mp" --epochs 2 --embed 16 --hidden 16 \
-	--batch 16 -o "$T/plain.safetensors"
+	--batch 16 -o "$T/trained.safetensors"
+check_eq "cap-train records the features' encoder" "$("$TENSORS" --meta "$T/trained.safetensors" | sed -n 's/^encoder\t//p' | grep -c 'random:1')" 1
+# a model without the record (as older cap-train wrote them), and one with it set here
+check "a model without the record" "$SETMETA" "$T/trained.safetensors" "$T/plain.safetensors" 'encoder='
 check "model with the encoder's identity" "$SETMETA" "$T/plain.safetensors" "$T/m.safetensors" --encoder-from "$T/f.mp"
 check_eq "metadata 'encoder' as documented" "$("$TENSORS" --meta "$T/m.safetensors" | sed -n 's/^encoder\t//p')" \
 	'"{\"arch\":\"resnet152\",\"depth\":152,\"weights\":\"random:1\",\"precision\":\"fp32\",\"preprocess\":{\"mode\":\"squash\",\"size\":32}}"'

@@ -50,6 +50,10 @@ def why_skip(text):
         return "needs the real ResNet-152 weights (scripts/get-weights.sh)"
     if re.search(r"https?://|curl |wget ", text):
         return "needs the network"
+    if re.search(r"\bmpirun\b|\bsbatch\b|\bsrun\b", text):
+        return "starts several processes under a launcher (tests/cmd/mpi.sh runs mpirun)"
+    if re.search(r"\brun/(test\.captions|generated|model)", text):
+        return "needs the run folder of a pipelines/flickr8k.mk run (tests/cmd/report.sh covers cap-report)"
     if re.search(r"\bjq\b", text) and not shutil.which("jq"):
         return "jq is not installed"
     if text.startswith("node ") and not (shutil.which("node") and
