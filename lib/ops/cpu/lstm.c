@@ -54,16 +54,14 @@ AVX512 static void cell_backward_avx512(const float *a, const float *cp, const f
 		_mm512_storeu_ps(d + 3 * H + j, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(dh, tc), o), _mm512_sub_ps(one, o)));
 		_mm512_storeu_ps(dcr + j, _mm512_mul_ps(dc, f));
 	}
-	for (; j < H; j++) {
-		float i = a[j], f = a[H + j], gv = a[2 * H + j], ov = a[3 * H + j];
-		float dhj = dho[j] + dhr[j];
-		float dcj = dcr[j] + dhj * ov * (1 - t[j] * t[j]);
-		float cprev = cp ? cp[j] : 0.0f;
-		d[j] = dcj * gv * i * (1 - i);
-		d[H + j] = dcj * cprev * f * (1 - f);
-		d[2 * H + j] = dcj * i * (1 - gv * gv);
-		d[3 * H + j] = dhj * t[j] * ov * (1 - ov);
-		dcr[j] = dcj * f;
+	if (j < H) {  /* tail through the plain code on gathered copies of the four gate slices */
+		float ta[4 * 16], td[4 * 16];
+		int k = H - j;
+		for (int q = 0; q < 4; q++)
+			memcpy(ta + q * k, a + q * H + j, sizeof(float) * k);
+		cap_ref_lstm_cell_backward(ta, cp ? cp + j : NULL, t + j, dho + j, dhr + j, dcr + j, td, 1, k);
+		for (int q = 0; q < 4; q++)
+			memcpy(d + q * H + j, td + q * k, sizeof(float) * k);
 	}
 }
 
