@@ -13,6 +13,7 @@
 # column is "as installed". BENCH_TORCH_BLAS=DIR (a directory holding another libblas.so.3, e.g.
 # OpenBLAS unpacked from libopenblas0-pthread) adds a column with PyTorch on that BLAS.
 # Environment: BENCH_N (1000), BENCH_THREADS (2), BENCH_BATCH (64), BENCH_REPS (3),
+# BENCH_BEAMS ("1 3"), BENCH_SYSTEM_BLAS (1; 0 skips PyTorch on the system BLAS),
 # BENCH_TRAIN_STEPS (150), BENCH_MODEL=FILE to skip training, BENCH_TORCH_BLAS=DIR.
 set -u
 : "${CAP_BIN:?}" "${PYTHON:=/usr/bin/python3}" "${CAP_DATA:?}"
@@ -54,7 +55,7 @@ torch_run() { # K, [LD_LIBRARY_PATH]: the best over BATCHES of the median loop s
 }
 echo "decoder: $what; $N features; threads $THREADS, each side at its best batch of: $BATCHES; max-len 20; median of $REPS runs"
 row "" "cap captions/s" "torch capt/s" "ratio" "avg words" "torch+BLAS capt/s" "ratio"
-for K in 1 3; do
+for K in ${BENCH_BEAMS:-1 3}; do
 	for bt in $BATCHES; do
 		for r in $(seq "$REPS"); do
 			/usr/bin/time -f "%e" -o "$T/time" "$CAP_BIN/cap-generate" --model "$M" --beam "$K" \
@@ -66,9 +67,12 @@ for K in 1 3; do
 import msgpack, sys
 it = msgpack.Unpacker(open(sys.argv[1], 'rb'), raw=False); next(it)
 L = [len(r['ids']) for r in it]; print('%.1f' % (sum(L) / len(L)))" "$T/gen.mp")
-	torch_run "$K" >"$T/torch"
 	ours=$(awk -v n="$N" '{printf "%.1f", n / $1}' "$T/ours")
-	torch=$(awk -v n="$N" '{printf "%.1f", n / $1}' "$T/torch")
+	torch=-
+	if [ "${BENCH_SYSTEM_BLAS:-1}" = 1 ]; then   # 0: skip PyTorch on the system BLAS (slow)
+		torch_run "$K" >"$T/torch"
+		torch=$(awk -v n="$N" '{printf "%.1f", n / $1}' "$T/torch")
+	fi
 	tb=- rb=-
 	if [ -n "${BENCH_TORCH_BLAS:-}" ]; then
 		torch_run "$K" "$BENCH_TORCH_BLAS" >"$T/torchb"
@@ -76,7 +80,7 @@ L = [len(r['ids']) for r in it]; print('%.1f' % (sum(L) / len(L)))" "$T/gen.mp")
 		rb=$(echo "$ours $tb" | awk '{printf "%.2fx", $1 / $2}')
 	fi
 	name=greedy; [ "$K" -gt 1 ] && name="beam $K"
-	row "$name" "$ours" "$torch" "$(echo "$ours $torch" | awk '{printf "%.2fx", $1 / $2}')" "$words" "$tb" "$rb"
+	row "$name" "$ours" "$torch" "$(echo "$ours $torch" | awk '$2 != "-" {printf "%.2fx", $1 / $2}')" "$words" "$tb" "$rb"
 	# FLOPs of the words scored: each step of each live hypothesis is an LSTM step and the output
 	# layer, 2 (4HE + 4HH + HV); the image step adds the projection 2 DE (E 256, H 512, D 2048).
 	"$PYTHON" -c "
