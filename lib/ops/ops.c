@@ -108,8 +108,10 @@ const cap_ops *cap_ops_open_or_exit(const char *device)
 {
 	const cap_ops *ops;
 	int rc = cap_ops_open(device, &ops);
-	if (rc == 0)
-		return ops;
+	if (rc == 0) {
+		const char *p = getenv("CAP_PROFILE");
+		return p && !strcmp(p, "1") ? cap_ops_profiled(ops) : ops;
+	}
 	fprintf(stderr, "%s: --device %s: %s\n", program_invocation_short_name, device, cap_errmsg());
 	exit(rc == -2 ? 2 : 1);
 }

@@ -38,9 +38,9 @@ typedef struct cap_encoder cap_encoder;  /* a backend's prepared image encoder *
 
 /* cap_weight flags: how the weight will be used, so the backend can prepare it. */
 enum {
-	/* Used in a chain of small dependent products (the per-step recurrence): the cpu backend
-	 * runs these on one thread, where waiting for a second thread at every call costs more than
-	 * it saves. */
+	/* Used in a chain of small dependent products (the per-step recurrence): with
+	 * CAP_SERIAL_RECURRENCE=1 the cpu backend runs these on one thread (for busy machines, where
+	 * waiting for a second thread at every call costs more than it saves). */
 	CAP_WEIGHT_RECURRENT = 1,
 };
 
@@ -220,6 +220,9 @@ int cap_ops_open(const char *device, const cap_ops **out);
 /* cap_ops_open for a tool's --device option: on failure prints "PROG: message" and exits with
  * 2 (no such device in this build) or 1. */
 const cap_ops *cap_ops_open_or_exit(const char *device);
+/* A table that runs inner's ops and times each (after a sync), printing per-op totals, calls
+ * and GEMM GFLOP/s on stderr at exit. cap_ops_open_or_exit returns it when CAP_PROFILE=1. */
+const cap_ops *cap_ops_profiled(const cap_ops *inner);
 /* Read-only backend memory holding bytes of host data: the data itself on host-memory
  * backends, an uploaded copy otherwise. Release with cap_ops_unmirror. NULL with cap_errmsg. */
 const void *cap_ops_mirror(const cap_ops *ops, const void *host, size_t bytes);

@@ -139,6 +139,18 @@ check_fails "--init with features of another encoder" 1 "allow-encoder-mismatch"
 check "--allow-encoder-mismatch lets it train" cap-train $E1 --features "$T/feats-enc2.mp" --init "$T/enc1.st" --allow-encoder-mismatch -o "$T/x.st"
 check "--init with features of the same encoder" cap-train $E1 --features "$T/feats-enc1.mp" --init "$T/enc1.st" -o "$T/x.st"
 check_fails "an output folder that cannot take files" 1 "cannot write" cap-train $A --epochs 1 -o /nonexistent-dir/m.st
+CAP_PROFILE=1 cap-train $A --epochs 1 -o "$T/prof.st" 2>"$T/prof.err" >/dev/null
+grep -q '^cap ops profile (cpu)' "$T/prof.err" && grep -q '^  gemm .*calls .*GFLOP/s' "$T/prof.err" &&
+	ok "CAP_PROFILE=1 prints the time of every op" || notok "CAP_PROFILE=1 prints the time of every op ($(tail -n 3 "$T/prof.err"))"
+CAP_SERIAL_RECURRENCE=1 cap-train $A --epochs 2 -o "$T/serial.st" 2>/dev/null
+cap-train $A --epochs 2 -o "$T/par.st" 2>/dev/null
+"$PY" - "$T" <<'PYEOF' && ok "a serial recurrence trains to the same weights (1 thread here)" || notok "a serial recurrence trains to the same weights"
+import struct, sys, json
+d = sys.argv[1]
+def body(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; return b[8 + n:]
+sys.exit(body(d + "/serial.st") != body(d + "/par.st"))
+PYEOF
 check "--device ref trains" cap-train $A --epochs 2 --device ref -o "$T/ref.st"
 check_fails "--device cuda without a CUDA backend" 2 "no CUDA backend" env CAP_CUDA_MODULE=/nonexistent/libcap-cuda.so cap-train $A --device cuda -o "$T/x.st"
 check_fails "an unknown --device" 2 "unknown device" cap-train $A --device tpu -o "$T/x.st"

@@ -1,0 +1,116 @@
+/* A backend that times another (see ops.h, cap_ops_profiled): every op of the inner table is
+ * called through a wrapper that adds its wall time to the op's total, after a sync so that an
+ * asynchronous backend is measured too. The totals are printed on stderr at exit, most costly
+ * first. For finding where a step's time goes (CAP_PROFILE=1 in the tools); the wrappers cost a
+ * clock read and a sync per op. */
+#include "ops/ops.h"
+#include "core/cli.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	P_GEMM, P_MATMUL, P_WEIGHT_UPDATE, P_BIAS_ROWS, P_COL_SUMS, P_ROW_GATHER, P_EMBED_GATHER,
+	P_SCATTER_ADD, P_MUL, P_SCALE, P_SUM_SQUARES, P_LSTM_FWD, P_LSTM_BWD, P_LOG_SOFTMAX, P_XENT,
+	P_DROPOUT, P_ADAM, P_ENCODER_RUN, P_UPLOAD, P_DOWNLOAD, P_COPY, P_ZERO, P_N
+};
+static const char *const names[P_N] = {
+	"gemm", "matmul", "weight_update", "bias_rows", "col_sums", "row_gather", "embed_gather",
+	"embed_scatter_add", "mul", "scale", "sum_squares", "lstm_cell_forward", "lstm_cell_backward",
+	"log_softmax_rows", "softmax_xent_rows", "dropout_forward", "adam_step", "encoder_run",
+	"upload", "download", "copy", "zero",
+};
+static double total[P_N], flops[P_N];
+static long calls[P_N];
+static const cap_ops *in;
+static cap_ops prof;
+
+#define T0 double t0_ = cap_now()
+#define T1(k) do { in->sync(); total[k] += cap_now() - t0_; calls[k]++; } while (0)
+
+static void w_upload(void *d, const void *s, size_t n) { T0; in->upload(d, s, n); T1(P_UPLOAD); }
+static void w_download(void *d, const void *s, size_t n) { T0; in->download(d, s, n); T1(P_DOWNLOAD); }
+static void w_copy(void *d, const void *s, size_t n) { T0; in->copy(d, s, n); T1(P_COPY); }
+static void w_zero(void *d, size_t n) { T0; in->zero(d, n); T1(P_ZERO); }
+static void w_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc)
+{
+	T0; in->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); T1(P_GEMM);
+	flops[P_GEMM] += 2.0 * M * N * K;
+}
+/* matmul needs the weight's shape for its FLOPs: the inner weight is wrapped */
+typedef struct pw { cap_weight *w; int rows, cols; } pw;
+static cap_weight *w_weight_new(const float *w, int rows, int cols, int flags)
+{
+	pw *p = malloc(sizeof *p);
+	if (!p) return NULL;
+	p->w = in->weight_new(w, rows, cols, flags);
+	p->rows = rows;
+	p->cols = cols;
+	return (cap_weight *)p;
+}
+static void w_weight_update(cap_weight *w) { T0; in->weight_update(((pw *)w)->w); T1(P_WEIGHT_UPDATE); }
+static void w_weight_free(cap_weight *w) { if (w) { in->weight_free(((pw *)w)->w); free(w); } }
+static void w_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
+{
+	const pw *p = (const pw *)w;
+	T0; in->matmul(x, n, p->w, trans, beta, y); T1(P_MATMUL);
+	flops[P_MATMUL] += 2.0 * n * p->rows * p->cols;
+}
+static void w_bias_rows(float *y, const float *b1, const float *b2, int r, int n) { T0; in->bias_rows(y, b1, b2, r, n); T1(P_BIAS_ROWS); }
+static void w_col_sums(const float *x, int r, int n, float *o) { T0; in->col_sums(x, r, n, o); T1(P_COL_SUMS); }
+static void w_row_gather(float *o, const float *s, const int32_t *i, int n, int w) { T0; in->row_gather(o, s, i, n, w); T1(P_ROW_GATHER); }
+static void w_embed_gather(float *o, const float *t, const uint32_t *i, int n, int e) { T0; in->embed_gather(o, t, i, n, e); T1(P_EMBED_GATHER); }
+static void w_scatter(float *g, const float *d, const uint32_t *i, int n, int e) { T0; in->embed_scatter_add(g, d, i, n, e); T1(P_SCATTER_ADD); }
+static void w_mul(float *x, const float *y, size_t n) { T0; in->mul(x, y, n); T1(P_MUL); }
+static void w_scale(float *x, size_t n, float a) { T0; in->scale(x, n, a); T1(P_SCALE); }
+static double w_sum_squares(const float *x, size_t n) { T0; double r = in->sum_squares(x, n); T1(P_SUM_SQUARES); return r; }
+static void w_lstm_fwd(float *g, const float *cp, float *c, float *tc, float *h, int n, int H) { T0; in->lstm_cell_forward(g, cp, c, tc, h, n, H); T1(P_LSTM_FWD); }
+static void w_lstm_bwd(const float *g, const float *cp, const float *tc, const float *dh, const float *dhr,
+                       float *dc, float *dg, int n, int H) { T0; in->lstm_cell_backward(g, cp, tc, dh, dhr, dc, dg, n, H); T1(P_LSTM_BWD); }
+static void w_log_softmax(float *x, int r, int n) { T0; in->log_softmax_rows(x, r, n); T1(P_LOG_SOFTMAX); }
+static void w_xent(float *x, const uint32_t *t, int n, int V, float g, double *l) { T0; in->softmax_xent_rows(x, t, n, V, g, l); T1(P_XENT); }
+static void w_dropout(const float *h, float *m, float *hd, size_t n, float p, uint64_t s) { T0; in->dropout_forward(h, m, hd, n, p, s); T1(P_DROPOUT); }
+static void w_adam(float *p, const float *g, float *m, float *v, size_t n, const cap_adam_consts *k) { T0; in->adam_step(p, g, m, v, n, k); T1(P_ADAM); }
+static int w_encoder_run(cap_encoder *e, const float *x, int n, float *o) { T0; int r = in->encoder_run(e, x, n, o); T1(P_ENCODER_RUN); return r; }
+
+static void report(void)
+{
+	double all = 0;
+	int order[P_N];
+	for (int i = 0; i < P_N; i++) {
+		all += total[i];
+		order[i] = i;
+	}
+	for (int i = 0; i < P_N; i++)   /* most costly first */
+		for (int j = i + 1; j < P_N; j++)
+			if (total[order[j]] > total[order[i]]) { int t = order[i]; order[i] = order[j]; order[j] = t; }
+	fprintf(stderr, "cap ops profile (%s): %.3f s in ops\n", in->name, all);
+	for (int k = 0; k < P_N; k++) {
+		int i = order[k];
+		if (!calls[i]) continue;
+		fprintf(stderr, "  %-20s %9.4f s %5.1f%% %8ld calls", names[i], total[i], all > 0 ? 100 * total[i] / all : 0, calls[i]);
+		if (flops[i] > 0)
+			fprintf(stderr, "  %7.1f GFLOP/s", flops[i] / total[i] / 1e9);
+		fputc('\n', stderr);
+	}
+}
+
+const cap_ops *cap_ops_profiled(const cap_ops *inner)
+{
+	if (in)
+		return &prof;
+	in = inner;
+	prof = *inner;
+	prof.upload = w_upload; prof.download = w_download; prof.copy = w_copy; prof.zero = w_zero;
+	prof.gemm = w_gemm; prof.weight_new = w_weight_new; prof.weight_update = w_weight_update;
+	prof.weight_free = w_weight_free; prof.matmul = w_matmul; prof.bias_rows = w_bias_rows;
+	prof.col_sums = w_col_sums; prof.row_gather = w_row_gather; prof.embed_gather = w_embed_gather;
+	prof.embed_scatter_add = w_scatter; prof.mul = w_mul; prof.scale = w_scale;
+	prof.sum_squares = w_sum_squares; prof.lstm_cell_forward = w_lstm_fwd;
+	prof.lstm_cell_backward = w_lstm_bwd; prof.log_softmax_rows = w_log_softmax;
+	prof.softmax_xent_rows = w_xent; prof.dropout_forward = w_dropout; prof.adam_step = w_adam;
+	prof.encoder_run = w_encoder_run;
+	atexit(report);
+	return &prof;
+}
