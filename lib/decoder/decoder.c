@@ -140,6 +140,7 @@ static void dev_release(cap_decoder *m)
 		d->ops->weight_free(d->w_hh[l]);
 	}
 	d->ops->weight_free(d->lin);
+	d->ops->weight_free(d->proj);
 	if (d->data != m->data)
 		d->ops->free(d->data);
 	memset(d, 0, sizeof *d);
@@ -161,6 +162,7 @@ int cap_decoder_bind(cap_decoder *m, const cap_ops *ops)
 		d->w_hh[l] = ops->weight_new(d->p.w_hh[l], 4 * c->hidden, c->hidden, 0);
 	}
 	d->lin = ops->weight_new(d->p.lin_w, c->vocab, c->hidden, 0);
+	d->proj = ops->weight_new(d->p.proj_w, c->embed, c->feat_dim, 0);
 	return 0;
 }
 
@@ -172,6 +174,7 @@ static void refresh_weights(cap_decoder *m)
 		d->ops->weight_update(d->w_hh[l]);
 	}
 	d->ops->weight_update(d->lin);
+	d->ops->weight_update(d->proj);
 }
 
 void cap_decoder_to_device(cap_decoder *m)

@@ -55,7 +55,7 @@ typedef struct cap_decoder_dev {
 	const cap_ops *ops;     /* NULL until cap_decoder_bind */
 	float *data;            /* n_params floats of backend memory */
 	cap_decoder_params p;   /* views into data */
-	cap_weight *w_ih[CAP_DECODER_MAX_LAYERS], *w_hh[CAP_DECODER_MAX_LAYERS], *lin;
+	cap_weight *proj, *w_ih[CAP_DECODER_MAX_LAYERS], *w_hh[CAP_DECODER_MAX_LAYERS], *lin;
 } cap_decoder_dev;
 
 typedef struct cap_decoder {

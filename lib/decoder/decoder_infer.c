@@ -82,7 +82,7 @@ void cap_decoder_start(const cap_decoder *m, cap_decoder_state *s, const float *
 	s->batch = batch;
 	ops->upload(s->feat, feats, sizeof(float) * (size_t)batch * D);
 	ops->bias_rows(s->x, m->dev.p.proj_b, NULL, batch, E);
-	ops->gemm(0, 1, batch, E, D, 1, s->feat, D, m->dev.p.proj_w, D, 1, s->x, E);
+	ops->matmul(s->feat, batch, m->dev.proj, 1, 1, s->x);   /* (B, E) += feat proj_w^T */
 	state_advance(m, s, 1);
 }
 
