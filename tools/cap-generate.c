@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 
 	cap_generate_io io = { .inputs = (const char *const *)argv + optind, .ninputs = argc - optind,
 	                       .out_path = out_path, .text = text, .nbest = nbest_given,
-	                       .progress = isatty(2), .model_path = model_path, .device = ops->name,
+	                       .progress = isatty(2), .model_path = model_path,
 	                       .allow_encoder_mismatch = allow_enc };
 	int rc = cap_generate_run(gen, &io);
 	if (rc < 0)

@@ -190,29 +190,47 @@ int cap_encoder_id_same(const cap_encoder_id *a, const cap_encoder_id *b)
 	       strcmp(a->mode, b->mode) == 0 && a->resize == b->resize && a->crop == b->crop;
 }
 
-int cap_encoder_id_check(const char *model_meta, const char *model_name,
-                         const msgpack_object *header, const char *features_name, int *unknown)
+/* The model's recorded identity (model_meta, may be NULL) against the features' f (have_f: 1
+ * when the features name one). */
+static int check_against(const char *model_meta, const char *model_name, const cap_encoder_id *f,
+                         int have_f, const char *features_name, int *unknown)
 {
 	if (unknown)
 		*unknown = 0;
-	cap_encoder_id m, f;
-	int have_f = cap_encoder_id_from_header(header, &f);
-	if (have_f < 0)
-		return cap_fail_prefix("%s", features_name);
-	if (!model_meta || have_f == 0) {
+	cap_encoder_id m;
+	if (!model_meta || !have_f) {
 		if (unknown)
 			*unknown = 1;
 		return 0;
 	}
 	if (cap_encoder_id_from_meta(model_meta, &m) < 0)
 		return cap_fail_prefix("%s", model_name);
-	if (cap_encoder_id_same(&m, &f))
+	if (cap_encoder_id_same(&m, f))
 		return 0;
 	char dm[400], df[400];
 	cap_encoder_id_describe(&m, dm, sizeof dm);
-	cap_encoder_id_describe(&f, df, sizeof df);
+	cap_encoder_id_describe(f, df, sizeof df);
 	return cap_fail("%s: features of %s, but %s was trained on features of %s", features_name, df,
 	                model_name, dm);
+}
+
+int cap_encoder_id_check(const char *model_meta, const char *model_name,
+                         const msgpack_object *header, const char *features_name, int *unknown)
+{
+	cap_encoder_id f;
+	int have_f = cap_encoder_id_from_header(header, &f);
+	if (have_f < 0)
+		return cap_fail_prefix("%s", features_name);
+	return check_against(model_meta, model_name, &f, have_f, features_name, unknown);
+}
+
+int cap_encoder_id_check_meta(const char *model_meta, const char *model_name,
+                              const char *features_meta, const char *features_name, int *unknown)
+{
+	cap_encoder_id f;
+	if (features_meta && cap_encoder_id_from_meta(features_meta, &f) < 0)
+		return cap_fail_prefix("%s", features_name);
+	return check_against(model_meta, model_name, &f, features_meta != NULL, features_name, unknown);
 }
 
 int cap_encoder_id_check_files(const char *model_path, const char *features_path, int *unknown)

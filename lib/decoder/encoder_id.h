@@ -58,7 +58,11 @@ int cap_encoder_id_same(const cap_encoder_id *a, const cap_encoder_id *b);
  * and also -1 when the model's metadata or the header is malformed. */
 int cap_encoder_id_check(const char *model_meta, const char *model_name,
                          const msgpack_object *header, const char *features_name, int *unknown);
-/* The same check from files (for cap-train --init and --resume): the "encoder" metadata of the
+/* The same check with the features' identity as metadata text too (what
+ * cap_encoder_id_meta_from_header gave; NULL when they name none). */
+int cap_encoder_id_check_meta(const char *model_meta, const char *model_name,
+                              const char *features_meta, const char *features_name, int *unknown);
+/* The same check from files: the "encoder" metadata of the
  * safetensors file model_path (a model, or a checkpoint that records it) against the header of
  * the features file features_path (not stdin). 0, or -1 with cap_errmsg() as above (also when
  * a file cannot be read). */

@@ -37,7 +37,6 @@ typedef struct cap_generate_io {
 	int nbest;                  /* 1: records carry the n-best list */
 	int progress;               /* 1: captions/s on stderr */
 	const char *model_path;     /* for messages */
-	const char *device;         /* recorded in the header */
 	int allow_encoder_mismatch; /* 1: features of another encoder only warn (encoder_id.h) */
 } cap_generate_io;
 /* Captions every image of the inputs in batches. 0, or -1 with cap_errmsg() naming the stream

@@ -91,7 +91,7 @@ int cap_generate_run(cap_generator *gen, const cap_generate_io *io)
 		cap_pack_kv_str(pk, "tokenizer_json", cap_decoder_meta(m, "tokenizer_json"));
 		cap_pack_kv_uint(pk, "vocab_size", (uint64_t)m->cfg.vocab);
 		cap_pack_kv_str(pk, "tool", "cap-generate " CAP_VERSION);
-		cap_pack_kv_str(pk, "device", io->device);
+		cap_pack_kv_str(pk, "device", m->dev.ops->name);
 		cap_pack_str(pk, "decoding");
 		const char *method = so.sample ? "sample" : so.beam > 1 ? "beam" : "greedy";
 		msgpack_pack_map(pk, so.sample ? 6 : 5);

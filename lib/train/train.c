@@ -1,5 +1,6 @@
 /* Training data: features once per image, captions joined by image name, epoch batches. */
 #include "train/train.h"
+#include "decoder/encoder_id.h"
 #include "core/error.h"
 #include "io/stream.h"
 #include <stdlib.h>
@@ -53,6 +54,7 @@ void cap_train_feats_free(cap_train_feats *f)
 	for (size_t i = 0; i < f->n; i++)
 		free(f->names[i]);
 	free(f->names); free(f->data); free(f->used); free(f->htab); free(f->btab);
+	free(f->encoder);
 	memset(f, 0, sizeof *f);
 }
 
@@ -69,6 +71,11 @@ int cap_train_feats_load(cap_train_feats *f, const char *path)
 		goto fail;
 	}
 	f->dim = (int)dim;
+	f->encoder = cap_encoder_id_meta_from_header(cap_reader_header(r));
+	if (!f->encoder && cap_errmsg()[0]) {
+		cap_fail_prefix("%s", path);
+		goto fail;
+	}
 	size_t cap = 0;
 	const msgpack_object *rec;
 	int st;

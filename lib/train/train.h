@@ -19,6 +19,8 @@ typedef struct cap_train_feats {
 	size_t *used;         /* (n) captions joined to each image */
 	size_t hcap;          /* hash tables (hcap slots): index + 1 of an image by name, and */
 	size_t *htab, *btab;  /* by base name (flagged when two images share one) */
+	char *encoder;        /* the header's encoder identity as model metadata (encoder_id.h),
+	                         or NULL when it names none */
 } cap_train_feats;
 
 typedef struct cap_train_caps {

@@ -49,7 +49,6 @@ typedef struct trainer {
 	float *grad_host;                /* (n_params) host copy of the gradient, for MPI from device memory */
 	int *glen;                       /* (batch) lengths of the global batch */
 	double reduce_secs;              /* time spent in this run's gradient and loss sums */
-	char *enc_id;                    /* the features' encoder identity (encoder_id.h), or NULL */
 } trainer;
 
 void cap_trainer_opts_default(cap_trainer_opts *o)
@@ -108,7 +107,7 @@ static int save_model(trainer *r)
 	KV("world_size", ws);
 	if (r->tok_digest) KV("tokenizer", r->tok_digest);
 	if (r->tok_json) KV("tokenizer_json", r->tok_json);
-	if (r->enc_id) KV(CAP_ENCODER_ID_META_KEY, r->enc_id);
+	if (r->feats.encoder) KV(CAP_ENCODER_ID_META_KEY, r->feats.encoder);
 	KV("history", hist);
 #undef KV
 	meta[k] = NULL;
@@ -157,7 +156,7 @@ static int save_ckpt(trainer *r)
 	};
 	int k = (int)(sizeof meta / sizeof meta[0]) - 5;   /* the optional entries, then the end */
 	if (r->tok_digest) { meta[k++] = "tokenizer"; meta[k++] = r->tok_digest; }
-	if (r->enc_id) { meta[k++] = CAP_ENCODER_ID_META_KEY; meta[k++] = r->enc_id; }
+	if (r->feats.encoder) { meta[k++] = CAP_ENCODER_ID_META_KEY; meta[k++] = r->feats.encoder; }
 	return cap_train_ckpt_save(r->ckpt_path, r->m, &r->adam, r->best, meta);
 }
 
@@ -208,6 +207,9 @@ static int resume(trainer *r)
 	if (!rc && t && r->tok_digest && strcmp(t, r->tok_digest))
 		rc = cap_fail("%s: tokenizer %s differs from the captions' %s", o->resume, t, r->tok_digest);
 	r->shuf = r->epoch_rng;
+	const char *enc = cap_train_ckpt_meta(k, CAP_ENCODER_ID_META_KEY);
+	if (enc)   /* the features the run was trained on, for the check in make_model */
+		cap_decoder_set_meta(r->m, CAP_ENCODER_ID_META_KEY, enc);
 	cap_train_ckpt_close(k);
 	return rc;
 }
@@ -257,10 +259,6 @@ static int load_data(trainer *r, uint64_t *vocab)
 {
 	const cap_trainer_opts *o = &r->o;
 	if (cap_train_feats_load(&r->feats, o->features) < 0 || cap_train_caps_load(&r->caps, &r->feats, o->captions) < 0)
-		return -1;
-	cap_fail("%s", "");
-	r->enc_id = cap_encoder_id_meta_from_file(o->features);
-	if (!r->enc_id && cap_errmsg()[0])
 		return -1;
 	size_t unused = 0;
 	for (size_t i = 0; i < r->feats.n; i++)
@@ -336,7 +334,8 @@ static int make_model(trainer *r, uint64_t V)
 	const char *src = o->resume ? o->resume : o->init ? o->init : "the new model";
 	/* A model trained on another encoder's features would learn from the wrong inputs. */
 	if ((o->resume || o->init) && !o->allow_encoder_mismatch &&
-	    cap_encoder_id_check_files(src, o->features, NULL) < 0) {
+	    cap_encoder_id_check_meta(cap_decoder_meta(r->m, CAP_ENCODER_ID_META_KEY), src,
+	                              r->feats.encoder, o->features, NULL) < 0) {
 		char msg[1024];
 		snprintf(msg, sizeof msg, "%s", cap_errmsg());
 		return cap_fail("%s (--allow-encoder-mismatch to train on them anyway)", msg);
@@ -732,7 +731,6 @@ out:
 	cap_train_caps_free(&r.val);
 	cap_train_feats_free(&r.feats);
 	free(r.ckpt_path);
-	free(r.enc_id);
 	free(r.grad_host);
 	if (r.err != stderr)
 		fclose(r.err);

@@ -138,6 +138,7 @@ grep -q 'random:1' "$T/enc1.st" && ok "the model records its encoder" || notok "
 check_fails "--init with features of another encoder" 1 "allow-encoder-mismatch" cap-train $E1 --features "$T/feats-enc2.mp" --init "$T/enc1.st" -o "$T/x.st"
 check "--allow-encoder-mismatch lets it train" cap-train $E1 --features "$T/feats-enc2.mp" --init "$T/enc1.st" --allow-encoder-mismatch -o "$T/x.st"
 check "--init with features of the same encoder" cap-train $E1 --features "$T/feats-enc1.mp" --init "$T/enc1.st" -o "$T/x.st"
+check_fails "--resume with features of another encoder" 1 "allow-encoder-mismatch" cap-train $E1 --features "$T/feats-enc2.mp" --resume "$T/enc1.st.ckpt" -o "$T/enc1.st"
 check_fails "an output folder that cannot take files" 1 "cannot write" cap-train $A --epochs 1 -o /nonexistent-dir/m.st
 CAP_PROFILE=1 cap-train $A --epochs 1 -o "$T/prof.st" 2>"$T/prof.err" >/dev/null
 grep -q '^cap ops profile (cpu)' "$T/prof.err" && grep -q '^  gemm .*calls .*GFLOP/s' "$T/prof.err" &&
