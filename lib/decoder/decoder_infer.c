@@ -6,18 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void *dev_alloc(const cap_ops *ops, size_t n, size_t size)
-{
-	size_t bytes;
-	if (cap_mul_overflow(n, size, &bytes))
-		abort();
-	void *p = ops->alloc(bytes);
-	if (!p) {   /* a state is small next to the model: running out here is fatal */
-		fprintf(stderr, "cap: %s\n", cap_errmsg());
-		exit(1);
-	}
-	return p;
-}
+/* a state is small next to the model: running out of memory for it is fatal */
+#define dev_alloc(ops, n, size) cap_ops_xalloc(ops, n, 1, size, "decoder state")
 
 cap_decoder_state *cap_decoder_state_new(const cap_decoder *m, int capacity)
 {

@@ -87,18 +87,8 @@ void cap_decoder_work_free(cap_decoder_work *w)
 	free(w);
 }
 
-static void *dbuf(const cap_ops *ops, size_t a, size_t b, size_t size)
-{
-	size_t n;
-	if (cap_mul_overflow(a, b, &n) || cap_mul_overflow(n, size, &n))
-		abort();
-	void *p = ops->alloc(n ? n : 1);
-	if (!p) {   /* the caller cannot go on without its buffers */
-		fprintf(stderr, "cap: training buffers: %s\n", cap_errmsg());
-		exit(1);
-	}
-	return p;
-}
+/* the training pass cannot go on without its buffers */
+#define dbuf(ops, a, b, size) cap_ops_xalloc(ops, a, b, size, "training buffers")
 
 static void *hbuf(size_t a, size_t size)
 {

@@ -127,6 +127,19 @@ int cap_precision_parse(const char *s, cap_precision *p)
 	return cap_fail("unknown precision '%s' (expected fp32, tf32 or bf16)", s);
 }
 
+void *cap_ops_xalloc(const cap_ops *ops, size_t a, size_t b, size_t size, const char *what)
+{
+	size_t n;
+	if (cap_mul_overflow(a, b, &n) || cap_mul_overflow(n, size, &n))
+		abort();
+	void *p = ops->alloc(n ? n : 1);
+	if (!p) {
+		fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what, cap_errmsg());
+		exit(1);
+	}
+	return p;
+}
+
 const void *cap_ops_mirror(const cap_ops *ops, const void *host, size_t bytes)
 {
 	if (ops->host_memory)

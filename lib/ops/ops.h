@@ -220,6 +220,9 @@ int cap_ops_open(const char *device, const cap_ops **out);
 /* cap_ops_open for a tool's --device option: on failure prints "PROG: message" and exits with
  * 2 (no such device in this build) or 1. */
 const cap_ops *cap_ops_open_or_exit(const char *device);
+/* a * b * size bytes of backend memory (at least 1) for buffers the caller cannot go on without:
+ * running out prints "PROG: what: message" and exits 1, an overflowing size aborts. */
+void *cap_ops_xalloc(const cap_ops *ops, size_t a, size_t b, size_t size, const char *what);
 /* A table that runs inner's ops and times each (after a sync), printing per-op totals, calls
  * and GEMM GFLOP/s on stderr at exit. cap_ops_open_or_exit returns it when CAP_PROFILE=1. */
 const cap_ops *cap_ops_profiled(const cap_ops *inner);
