@@ -8,6 +8,7 @@
 struct cap_weight {
 	const float *w;   /* (rows, cols), the caller's */
 	float *wt;        /* (cols, rows) transposed copy, or NULL (ref keeps none) */
+	uint16_t *wb;     /* (rows, cols) bfloat16 copy for the bf16 precision (cpu), or NULL */
 	int rows, cols, flags;
 };
 
@@ -20,7 +21,12 @@ void cap_host_sync(void);
 
 /* the reference kernels (lib/ops/ref/), with the contracts of ops.h */
 int cap_ref_set_threads(int n);
-int cap_host_set_precision(cap_precision p);   /* fp32 only */
+/* The precision of the host backends' dense ops (one per process, as the thread count is):
+ * ref takes fp32 and bf16 (its bf16 is the definition: operands rounded by cap_bf16_round,
+ * products summed in fp32); the cpu backend takes bf16 only where the processor has
+ * AVX512-BF16. */
+int cap_ref_set_precision(cap_precision p);
+cap_precision cap_host_precision(void);
 void cap_ref_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
 cap_weight *cap_ref_weight_new(const float *w, int rows, int cols, int flags);

@@ -46,6 +46,10 @@ void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 				C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
 		return;
 	}
+	if (cap_host_precision() == CAP_PRECISION_BF16) {
+		cap_cpu_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		return;
+	}
 	dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda,
 	                              B, ldb, beta, C, ldc);
 	/* Only invalid arguments make it fail, and those are our bugs. */
@@ -67,16 +71,38 @@ static void transpose(const float *x, int rows, int cols, float *out)
 }
 
 /* oneDNN's sgemm is several times faster on small batches with a plain B operand than with a
- * transposed one, so x W^T runs as x (W^T stored). */
+ * transposed one, so x W^T runs as x (W^T stored). The bf16 precision keeps a bf16 copy of W
+ * instead (its matmul primitive is as fast either way). Each copy is made when first needed, so
+ * a weight made before a change of precision still works after it. */
+static void prepare(cap_weight *p)
+{
+	size_t n = (size_t)p->rows * (size_t)p->cols;
+	if (cap_host_precision() == CAP_PRECISION_BF16) {
+		if (!p->wb)
+			p->wb = cap_xmalloc(sizeof(uint16_t) * n);
+		cap_cpu_to_bf16(p->w, p->rows, p->cols, p->cols, p->wb);
+	} else {
+		if (!p->wt)
+			p->wt = cap_xmalloc(sizeof(float) * n);
+		transpose(p->w, p->rows, p->cols, p->wt);
+	}
+}
+
 cap_weight *cap_cpu_weight_new(const float *w, int rows, int cols, int flags)
 {
 	cap_weight *p = cap_ref_weight_new(w, rows, cols, flags);
-	p->wt = cap_xmalloc(sizeof(float) * (size_t)rows * (size_t)cols);
-	transpose(w, rows, cols, p->wt);
+	prepare(p);
 	return p;
 }
 
-void cap_cpu_weight_update(cap_weight *w) { transpose(w->w, w->rows, w->cols, w->wt); }
+/* Refreshes every copy the weight has (matmul makes a missing one after a precision change). */
+void cap_cpu_weight_update(cap_weight *w)
+{
+	if (w->wt)
+		transpose(w->w, w->rows, w->cols, w->wt);
+	if (w->wb)
+		cap_cpu_to_bf16(w->w, w->rows, w->cols, w->cols, w->wb);
+}
 
 void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
 {
@@ -95,7 +121,14 @@ void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float
 		if (omp_set && omp_get && (saved = omp_get()) > 1)
 			omp_set(1);
 	}
-	if (trans)
+	int bf16 = cap_host_precision() == CAP_PRECISION_BF16;
+	if ((bf16 && !w->wb) || (!bf16 && !w->wt))
+		prepare((cap_weight *)w);   /* made before the precision changed */
+	if (n <= 0)
+		;
+	else if (bf16)
+		cap_cpu_matmul_bf16(x, n, w, trans, beta, y);
+	else if (trans)
 		cap_cpu_gemm(0, 0, n, w->rows, w->cols, 1, x, w->cols, w->wt, w->rows, beta, y, w->rows);
 	else
 		cap_cpu_gemm(0, 0, n, w->cols, w->rows, 1, x, w->rows, w->w, w->cols, beta, y, w->cols);

@@ -1,6 +1,7 @@
 /* The reference GEMM and prepared weights (see ops.h): the algorithmic definition the other
  * backends are tested against, and the fallback. */
 #include "ops/host.h"
+#include "ops/bf16.h"
 #include "core/error.h"
 #include <stdlib.h>
 
@@ -10,20 +11,23 @@ void cap_ref_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 	if (M <= 0 || N <= 0)
 		return;
 	/* Accumulate each row of C in a float row buffer with the k loop outside, which keeps
-	 * the inner loop contiguous in B when B is not transposed. K == 0 gives C = beta C. */
+	 * the inner loop contiguous in B when B is not transposed. K == 0 gives C = beta C.
+	 * In bf16 every operand element is rounded to bfloat16 first; the sums stay in fp32. */
+	const int bf = cap_host_precision() == CAP_PRECISION_BF16;
+#define OPERAND(x) (bf ? cap_bf16_round(x) : (x))
 	float *acc = cap_xmalloc(sizeof(float) * (size_t)N);
 	for (int i = 0; i < M; i++) {
 		for (int j = 0; j < N; j++)
 			acc[j] = 0;
 		for (int k = 0; k < K; k++) {
-			float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+			float a = OPERAND(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
 			if (!tb) {
 				const float *b = B + (size_t)k * ldb;
 				for (int j = 0; j < N; j++)
-					acc[j] += a * b[j];
+					acc[j] += a * OPERAND(b[j]);
 			} else {
 				for (int j = 0; j < N; j++)
-					acc[j] += a * B[(size_t)j * ldb + k];
+					acc[j] += a * OPERAND(B[(size_t)j * ldb + k]);
 			}
 		}
 		float *c = C + (size_t)i * ldc;
@@ -31,6 +35,7 @@ void cap_ref_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 			c[j] = beta == 0 ? alpha * acc[j] : alpha * acc[j] + beta * c[j];
 	}
 	free(acc);
+#undef OPERAND
 }
 
 cap_weight *cap_ref_weight_new(const float *w, int rows, int cols, int flags)
@@ -50,6 +55,7 @@ void cap_ref_weight_free(cap_weight *w)
 	if (!w)
 		return;
 	free(w->wt);
+	free(w->wb);
 	free(w);
 }
 

@@ -32,10 +32,14 @@ void cap_host_sync(void) {}
 
 int cap_ref_set_threads(int n) { (void)n; return 0; }
 
-int cap_host_set_precision(cap_precision p)
+static cap_precision host_precision = CAP_PRECISION_FP32;
+
+int cap_ref_set_precision(cap_precision p)
 {
-	if (p == CAP_PRECISION_FP32)
-		return 0;
-	return cap_fail("the %s precision needs --device cuda (ref and cpu compute the decoder in fp32)",
-	                p == CAP_PRECISION_TF32 ? "tf32" : "bf16");
+	if (p == CAP_PRECISION_TF32)
+		return cap_fail("the tf32 precision needs --device cuda (TF32 is a GPU tensor-core format)");
+	host_precision = p;
+	return 0;
 }
+
+cap_precision cap_host_precision(void) { return host_precision; }

@@ -2,6 +2,7 @@
  * lib/encoder/resnet.h for the network, lib/ops/ref/conv.c for the operators). Slow; the
  * definition the fast encoders are tested against. */
 #include "ops/host.h"
+#include "ops/bf16.h"
 #include "ops/ref/conv.h"
 #include "core/error.h"
 #include "ops/resnet_net.h"
@@ -16,22 +17,10 @@ struct cap_encoder {
 	float **wbf;       /* bf16-rounded copies of each conv's weights (stem, then c1 c2 c3 down per block) */
 };
 
-/* Round to the nearest bfloat16 (ties to even), kept in a float: the definition of what the
- * fast bf16 paths compute with. */
-static float bf16_round(float x)
-{
-	uint32_t u;
-	memcpy(&u, &x, 4);
-	if ((u & 0x7f800000u) != 0x7f800000u)   /* finite: round the low 16 bits away */
-		u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
-	memcpy(&x, &u, 4);
-	return x;
-}
-
 static void round_all(float *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		x[i] = bf16_round(x[i]);
+		x[i] = cap_bf16_round(x[i]);
 }
 
 /* Runs one conv (weights wt: the conv's own, or their bf16 copy); *h, *w become the output

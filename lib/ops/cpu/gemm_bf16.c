@@ -1,0 +1,251 @@
+/* The cpu backend's bf16 GEMM (the bf16 precision, see ops.h): operands converted to bfloat16,
+ * products summed in fp32 by oneDNN's matmul primitive (brgemm on AVX512-BF16's vdpbf16ps, about
+ * twice the fp32 rate on Zen 4). Debian's oneDNN 2.6 has no bf16 counterpart of dnnl_sgemm, so
+ * the primitives are made here, one per shape, and kept.
+ *
+ * Shapes: a training step's GEMMs take the number of tokens of its batch as M or K, and that
+ * changes from batch to batch. A primitive per exact shape would mean thousands of them (each
+ * made in about 0.1 ms with its own generated code), so an M or K above SPLIT is cut into a
+ * multiple of SPLIT and a remainder below it: a few dozen shapes per product, made once. Up to
+ * SPLIT (the recurrence's shrinking batch) every size has its own. */
+#include "ops/cpu/cpu.h"
+#include "ops/bf16.h"
+#include "core/cpu.h"
+#include "core/error.h"
+#include <dnnl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+enum { SPLIT = 64, CACHE_SLOTS = 4096 };
+
+int cap_cpu_set_precision(cap_precision p)
+{
+	if (p == CAP_PRECISION_BF16 && !cap_cpu_has(CAP_CPU_AVX512BF16))
+		return cap_fail("the bf16 precision on --device cpu needs a processor with AVX512-BF16, "
+		                "and this one has only: %s(use --precision fp32, or --device ref for the "
+		                "slow definition)", cap_cpu_describe());
+	return cap_ref_set_precision(p);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void convert_avx512(const float *s, size_t n, uint16_t *d)
+{
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		__m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + i + 16), _mm512_loadu_ps(s + i));
+		_mm512_storeu_si512((void *)(d + i), (__m512i)v);
+	}
+	for (; i < n; i++)
+		d[i] = cap_bf16_from_float(s[i]);
+}
+#endif
+
+/* dst (rows, cols), dense = src (rows, cols) with row stride ld, rounded to bfloat16. */
+void cap_cpu_to_bf16(const float *src, int rows, int cols, int ld, uint16_t *dst)
+{
+	for (int r = 0; r < rows; r++) {
+		const float *s = src + (size_t)r * ld;
+		uint16_t *d = dst + (size_t)r * cols;
+#if defined(__x86_64__)
+		if (cap_cpu_has(CAP_CPU_AVX512BF16)) {
+			convert_avx512(s, (size_t)cols, d);
+			continue;
+		}
+#endif
+		for (int c = 0; c < cols; c++)
+			d[c] = cap_bf16_from_float(s[c]);
+	}
+}
+
+/* ---- primitives, one per shape ---- */
+
+typedef struct shape {
+	int M, N, K, ta, tb, sa, sb, ldc;
+	float alpha, beta;
+} shape;
+
+typedef struct slot {
+	shape key;
+	int used;
+	dnnl_primitive_t prim;
+	dnnl_memory_t a, b, c;
+} slot;
+
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+static slot cache[CACHE_SLOTS];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void die(const char *what, const shape *k, dnnl_status_t st)
+{
+	fprintf(stderr, "cap: ops: bf16 gemm (M %d, N %d, K %d): %s failed: oneDNN status %d\n", k->M,
+	        k->N, k->K, what, (int)st);
+	exit(1);
+}
+
+static void start(void)
+{
+	shape none = { 0 };
+	dnnl_status_t st = dnnl_engine_create(&engine, dnnl_cpu, 0);
+	if (st == dnnl_success)
+		st = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
+	if (st != dnnl_success)
+		die("creating the oneDNN engine", &none, st);
+}
+
+#define CHECK(call, what) do { dnnl_status_t st_ = (call); if (st_ != dnnl_success) die(what, k, st_); } while (0)
+
+/* A matmul primitive for C (M, N) = alpha op(A) op(B) (+ beta C) with bf16 A, B of row strides
+ * sa, sb (as stored: op(A) = A^T when ta) and an f32 C of row stride ldc. */
+static void make(slot *s, const shape *k)
+{
+	dnnl_memory_desc_t a, b, c;
+	dnnl_dims_t ad = { k->M, k->K }, bd = { k->K, k->N }, cd = { k->M, k->N };
+	dnnl_dims_t as = { k->ta ? 1 : k->sa, k->ta ? k->sa : 1 };
+	dnnl_dims_t bs = { k->tb ? 1 : k->sb, k->tb ? k->sb : 1 };
+	dnnl_dims_t cs = { k->ldc, 1 };
+	CHECK(dnnl_memory_desc_init_by_strides(&a, 2, ad, dnnl_bf16, as), "describing A");
+	CHECK(dnnl_memory_desc_init_by_strides(&b, 2, bd, dnnl_bf16, bs), "describing B");
+	CHECK(dnnl_memory_desc_init_by_strides(&c, 2, cd, dnnl_f32, cs), "describing C");
+	dnnl_matmul_desc_t d;
+	CHECK(dnnl_matmul_desc_init(&d, &a, &b, NULL, &c), "describing the matmul");
+	dnnl_primitive_attr_t attr;
+	CHECK(dnnl_primitive_attr_create(&attr), "creating attributes");
+	if (k->alpha != 1)
+		CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha), "setting alpha");
+	if (k->beta != 0) {
+		dnnl_post_ops_t po;
+		CHECK(dnnl_post_ops_create(&po), "creating post-ops");
+		CHECK(dnnl_post_ops_append_sum(po, k->beta), "adding beta C");
+		CHECK(dnnl_primitive_attr_set_post_ops(attr, po), "setting post-ops");
+		dnnl_post_ops_destroy(po);
+	}
+	dnnl_primitive_desc_t pd;
+	CHECK(dnnl_primitive_desc_create(&pd, &d, attr, engine, NULL), "making the matmul");
+	dnnl_primitive_attr_destroy(attr);
+	CHECK(dnnl_primitive_create(&s->prim, pd), "making the matmul");
+	dnnl_primitive_desc_destroy(pd);
+	CHECK(dnnl_memory_create(&s->a, &a, engine, DNNL_MEMORY_NONE), "making A");
+	CHECK(dnnl_memory_create(&s->b, &b, engine, DNNL_MEMORY_NONE), "making B");
+	CHECK(dnnl_memory_create(&s->c, &c, engine, DNNL_MEMORY_NONE), "making C");
+	s->key = *k;
+	s->used = 1;
+}
+
+static void unmake(slot *s)
+{
+	dnnl_primitive_destroy(s->prim);
+	dnnl_memory_destroy(s->a);
+	dnnl_memory_destroy(s->b);
+	dnnl_memory_destroy(s->c);
+	s->used = 0;
+}
+
+static unsigned hash(const shape *k)
+{
+	unsigned h = 2166136261u;
+	const unsigned char *p = (const unsigned char *)k;
+	for (size_t i = 0; i < sizeof *k; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* Runs one primitive of shape k on A, B, C (the caller holds the lock). */
+static void run_one(const shape *k, const uint16_t *A, const uint16_t *B, float *C)
+{
+	slot tmp, *s = NULL;
+	for (unsigned i = hash(k) % CACHE_SLOTS, n = 0; n < CACHE_SLOTS; i = (i + 1) % CACHE_SLOTS, n++) {
+		if (!cache[i].used) {
+			make(&cache[i], k);
+			s = &cache[i];
+			break;
+		}
+		if (!memcmp(&cache[i].key, k, sizeof *k)) {
+			s = &cache[i];
+			break;
+		}
+	}
+	if (!s) { /* a full cache (never in cap's own use): make, run and drop */
+		make(&tmp, k);
+		s = &tmp;
+	}
+	CHECK(dnnl_memory_set_data_handle(s->a, (void *)A), "binding A");
+	CHECK(dnnl_memory_set_data_handle(s->b, (void *)B), "binding B");
+	CHECK(dnnl_memory_set_data_handle(s->c, C), "binding C");
+	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, s->a }, { DNNL_ARG_WEIGHTS, s->b }, { DNNL_ARG_DST, s->c } };
+	CHECK(dnnl_primitive_execute(s->prim, stream, 3, args), "running");
+	CHECK(dnnl_stream_wait(stream), "waiting");
+	if (s == &tmp)
+		unmake(&tmp);
+}
+
+/* The parts of a dimension: the largest multiple of SPLIT, then the rest. */
+static int parts(int n, int *off, int *len)
+{
+	int main = n > SPLIT ? n - n % SPLIT : n, np = 0;
+	off[np] = 0, len[np++] = main;
+	if (main < n)
+		off[np] = main, len[np++] = n - main;
+	return np;
+}
+
+static void gemm_locked(int ta, int tb, int M, int N, int K, float alpha, const uint16_t *A, int sa,
+                        const uint16_t *B, int sb, float beta, float *C, int ldc)
+{
+	int mo[2], ml[2], ko[2], kl[2];
+	int nm = parts(M, mo, ml), nk = parts(K, ko, kl);
+	for (int i = 0; i < nm; i++)
+		for (int j = 0; j < nk; j++) {
+			shape k = { ml[i], N, kl[j], ta, tb, sa, sb, ldc, alpha, j ? 1.0f : beta };
+			const uint16_t *a = A + (ta ? (size_t)ko[j] * sa + mo[i] : (size_t)mo[i] * sa + ko[j]);
+			const uint16_t *b = B + (tb ? (size_t)ko[j] : (size_t)ko[j] * sb);
+			run_one(&k, a, b, C + (size_t)mo[i] * ldc);
+		}
+}
+
+/* Grow-only scratch for the converted operands (under the lock). */
+static uint16_t *scratch(uint16_t **p, size_t *cap, size_t n)
+{
+	if (n > *cap) {
+		free(*p);
+		*p = cap_xmalloc(sizeof(uint16_t) * n);
+		*cap = n;
+	}
+	return *p;
+}
+
+static uint16_t *abuf, *bbuf;
+static size_t acap, bcap;
+
+/* K == 0 (C = beta C) and empty products are handled by the fp32 path's caller. */
+void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc)
+{
+	pthread_once(&once, start);
+	pthread_mutex_lock(&lock);
+	int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+	uint16_t *a = scratch(&abuf, &acap, (size_t)ar * ac), *b = scratch(&bbuf, &bcap, (size_t)br * bc);
+	cap_cpu_to_bf16(A, ar, ac, lda, a);
+	cap_cpu_to_bf16(B, br, bc, ldb, b);
+	gemm_locked(ta, tb, M, N, K, alpha, a, ac, b, bc, beta, C, ldc);
+	pthread_mutex_unlock(&lock);
+}
+
+/* y = x W^T (trans) or x W with W's bf16 copy wb (rows, cols). */
+void cap_cpu_matmul_bf16(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
+{
+	pthread_once(&once, start);
+	pthread_mutex_lock(&lock);
+	int in = trans ? w->cols : w->rows, out = trans ? w->rows : w->cols;
+	uint16_t *a = scratch(&abuf, &acap, (size_t)n * in);
+	cap_cpu_to_bf16(x, n, in, in, a);
+	gemm_locked(0, trans, n, out, in, 1, a, in, w->wb, w->cols, beta, y, out);
+	pthread_mutex_unlock(&lock);
+}
