@@ -1,6 +1,7 @@
 /* Processor features through CPUID (see cpu.h). */
 #include "core/cpu.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -32,10 +33,33 @@ static unsigned detect(void)
 	return f;
 }
 
+/* CAP_CPU_OFF: a comma-separated list of features to take as absent (the names of
+ * cap_cpu_describe), to try a slower processor's paths and refusals on a faster one. */
+static unsigned turned_off(void)
+{
+	static const struct { const char *name; unsigned bit; } names[] = {
+		{ "sse4.1", CAP_CPU_SSE41 }, { "sha", CAP_CPU_SHA }, { "avx512f", CAP_CPU_AVX512F },
+		{ "avx512bf16", CAP_CPU_AVX512BF16 },
+	};
+	const char *e = getenv("CAP_CPU_OFF");
+	unsigned off = 0;
+	while (e && *e) {
+		size_t n = strcspn(e, ",");
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+			if (strlen(names[i].name) == n && !strncmp(e, names[i].name, n))
+				off |= names[i].bit;
+		e += n + (e[n] == ',');
+	}
+	/* what needs AVX-512F goes with it */
+	if (off & CAP_CPU_AVX512F)
+		off |= CAP_CPU_AVX512BF16;
+	return off;
+}
+
 unsigned cap_cpu_features(void)
 {
 	if (detected < 0)
-		detected = (int)detect();
+		detected = (int)(detect() & ~turned_off());
 	return portable ? 0 : (unsigned)detected;
 }
 

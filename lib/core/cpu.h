@@ -12,7 +12,8 @@ enum {
 	CAP_CPU_AVX512BF16 = 1 << 3,
 };
 
-/* The features of this processor (detected on the first call), less those turned off. */
+/* The features of this processor (detected on the first call), less those turned off: by
+ * cap_cpu_set_portable, or named in $CAP_CPU_OFF (e.g. "avx512bf16" or "avx512f,sha"). */
 unsigned cap_cpu_features(void);
 static inline int cap_cpu_has(unsigned f) { return (cap_cpu_features() & f) == f; }
 /* on = 1: report no features from now on (every caller takes its portable path); on = 0: the

@@ -155,7 +155,8 @@ PYEOF
 check "--device ref trains" cap-train $A --epochs 2 --device ref -o "$T/ref.st"
 check_fails "--device cuda without a CUDA backend" 2 "no CUDA backend" env CAP_CUDA_MODULE=/nonexistent/libcap-cuda.so cap-train $A --device cuda -o "$T/x.st"
 check_fails "an unknown --device" 2 "unknown device" cap-train $A --device tpu -o "$T/x.st"
-check_fails "--precision bf16 on cpu" 1 "needs --device cuda" cap-train $A --precision bf16 -o "$T/x.st"
+check_fails "--precision bf16 on a cpu without AVX512-BF16" 1 "needs a processor with AVX512-BF16" env CAP_CPU_OFF=avx512bf16 cap-train $A --precision bf16 -o "$T/x.st"
+check_fails "--precision tf32 on cpu" 1 "needs --device cuda" cap-train $A --precision tf32 -o "$T/x.st"
 
 # Failures.
 check_fails "NaN loss stops naming the step" 1 "step 2 .*loss is" cap-train $A --lr 1e38 --save-every 1 -o "$T/nan.st"

@@ -5,6 +5,7 @@
  * what shows the comparison can fail. The ref GEMM itself is checked against a double
  * precision oracle. */
 #include "check.h"
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "encoder/resnet.h"
@@ -463,6 +464,71 @@ static void ref_gemm_oracle(void)
 	CHECK(worst_ok, "ref gemm within 1e-6 K of a double precision oracle, every transpose");
 }
 
+/* The bf16 precision (ops.h): ref's is the definition (operands rounded to bfloat16, fp32
+ * sums), and a backend that takes it must meet the fp32 bounds against that definition, while
+ * plain fp32 must miss them (else the comparison could not tell the two apart). */
+static void bf16_cases(const cap_ops *ref, vec *fp32_refs)
+{
+	const cap_ops *cpu = cap_ops_cpu();
+	CHECK(ref->set_precision(CAP_PRECISION_BF16) == 0, "ref takes the bf16 precision");
+	int have = cap_cpu_has(CAP_CPU_AVX512BF16);
+	for (int i = 0; i < NCASES; i++) {
+		if (strcmp(cases[i].op, "gemm") && strcmp(cases[i].op, "matmul"))
+			continue;
+		vec b = run_case(ref, i);
+		if (cases[i].sh[2] > 0)   /* K > 0: there is a product to round */
+			CHECK(nmse(&fp32_refs[i], &b) > 1e3 * cases[i].tol,
+			      "ref %s [%s] in bf16 differs from fp32 (nmse %.3g)", cases[i].op, cases[i].shape,
+			      nmse(&fp32_refs[i], &b));
+		if (have) {
+			vec v = run_case(cpu, i);
+			double e = nmse(&v, &b);
+			CHECK(e <= cases[i].tol, "cpu %s [%s] in bf16: nmse %.3g against ref's bf16 (bound %.0e)",
+			      cases[i].op, cases[i].shape, e, cases[i].tol);
+			free(v.v);
+		}
+		free(b.v);
+	}
+	if (have) {
+		/* a weight prepared in fp32 still multiplies right after a switch to bf16 and back */
+		ref->set_precision(CAP_PRECISION_FP32);
+		cap_rng r;
+		cap_rng_seed(&r, 99);
+		int rows = 96, cols = 80, n = 70;
+		float *W = rnd(&r, (size_t)rows * cols, -1, 1), *x = rnd(&r, (size_t)n * cols, -1, 1);
+		float *y = malloc(F * n * rows), *yr = malloc(F * n * rows);
+		cap_weight *w = cpu->weight_new(W, rows, cols, 0), *wr = ref->weight_new(W, rows, cols, 0);
+		ref->set_precision(CAP_PRECISION_BF16);
+		cpu->matmul(x, n, w, 1, 0, y);
+		ref->matmul(x, n, wr, 1, 0, yr);
+		vec a = { 0 }, b = { 0 };
+		put_f(&a, y, (size_t)n * rows);
+		put_f(&b, yr, (size_t)n * rows);
+		CHECK(nmse(&a, &b) <= 1e-10, "cpu matmul of a weight made in fp32, run in bf16: nmse %.3g", nmse(&a, &b));
+		ref->set_precision(CAP_PRECISION_FP32);
+		cpu->matmul(x, n, w, 1, 0, y);
+		ref->matmul(x, n, wr, 1, 0, yr);
+		a.n = b.n = 0;
+		put_f(&a, y, (size_t)n * rows);
+		put_f(&b, yr, (size_t)n * rows);
+		CHECK(nmse(&a, &b) <= 1e-10, "and back in fp32: nmse %.3g", nmse(&a, &b));
+		free(a.v); free(b.v);
+		cpu->weight_free(w); ref->weight_free(wr);
+		free(W); free(x); free(y); free(yr);
+	} else {
+		SKIP("cpu bf16: this processor has no AVX512-BF16 (%s)", cap_cpu_describe());
+	}
+	ref->set_precision(CAP_PRECISION_FP32);
+	/* without AVX512-BF16 (as --device ref makes it look) the cpu backend refuses bf16 */
+	int was = cap_cpu_set_portable(1);
+	int rc = cpu->set_precision(CAP_PRECISION_BF16);
+	CHECK(rc < 0 && strstr(cap_errmsg(), "AVX512-BF16"), "cpu refuses bf16 without AVX512-BF16: %s",
+	      rc < 0 ? cap_errmsg() : "(accepted)");
+	cap_cpu_set_portable(was);
+	CHECK(cpu->set_precision(CAP_PRECISION_TF32) < 0, "cpu refuses tf32: %s", cap_errmsg());
+	ref->set_precision(CAP_PRECISION_FP32);
+}
+
 int main(void)
 {
 	ref_gemm_oracle();
@@ -472,6 +538,7 @@ int main(void)
 		refs[i] = run_case(ref, i);
 
 	run_backend(cap_ops_cpu(), refs, 0, NULL);
+	bf16_cases(ref, refs);
 
 	const cap_ops *cuda;
 	if (cap_ops_open("cuda", &cuda) == 0)

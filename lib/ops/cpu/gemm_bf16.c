@@ -26,9 +26,9 @@ enum { SPLIT = 64, CACHE_SLOTS = 4096 };
 int cap_cpu_set_precision(cap_precision p)
 {
 	if (p == CAP_PRECISION_BF16 && !cap_cpu_has(CAP_CPU_AVX512BF16))
-		return cap_fail("the bf16 precision on --device cpu needs a processor with AVX512-BF16, "
-		                "and this one has only: %s(use --precision fp32, or --device ref for the "
-		                "slow definition)", cap_cpu_describe());
+		return cap_fail("the bf16 precision on --device cpu needs a processor with AVX512-BF16 "
+		                "(this one: %s); use --precision fp32, or --device ref for the slow "
+		                "definition", cap_cpu_describe());
 	return cap_ref_set_precision(p);
 }
 
