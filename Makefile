@@ -49,6 +49,17 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -march=x86-64-v2 \
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += $(PKG_LIBS) $(DNNL_LIBS) -lm
 
+# The cpu backend's own loops (lib/ops/cpu) run on the OpenMP threads oneDNN already has
+# (Debian's libdnnl is built on libgomp): gcc's -fopenmp there and at the link. The fuzz build's
+# clang would bring another OpenMP runtime, so there those loops stay serial.
+ifeq ($(FUZZ),1)
+OPENMP  =
+else
+OPENMP ?= -fopenmp
+endif
+$(BUILD)/lib/ops/cpu/%.o: CFLAGS += $(OPENMP)
+LDFLAGS += $(OPENMP)
+
 # The tools export the few lib/ functions the CUDA module calls back (cap_fail and the checked
 # allocators), so that its error messages land where the tool's cap_errmsg() reads them.
 LDFLAGS += -Wl,--dynamic-list=lib/ops/cuda/exports.list

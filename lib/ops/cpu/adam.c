@@ -1,5 +1,6 @@
-/* Adam and the sum of squares for clipping on AVX-512 (see ops.h; plain versions in
- * lib/ops/ref/adam.c and lib/ops/ref/rows.c). */
+/* Adam, the sum of squares for clipping and the column sums of the bias gradients on AVX-512
+ * and the backend's threads (see ops.h; plain versions in lib/ops/ref/adam.c and
+ * lib/ops/ref/rows.c). */
 #include "ops/cpu/cpu.h"
 #include <math.h>
 #if defined(__x86_64__)
@@ -8,8 +9,10 @@
 
 /* The same operations in the same order as the scalar loop (no fused multiply-add), so both
  * give bitwise the same parameters. */
-AVX512 void cap_avx512_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
-                                 const cap_adam_consts *k)
+enum { BLOCK = 16384 };   /* elements a thread takes at a time */
+
+AVX512 static void adam_block(float *param, const float *grad, float *m, float *v, size_t n,
+                              const cap_adam_consts *k)
 {
 	__m512 vb1 = _mm512_set1_ps(k->b1), vb2 = _mm512_set1_ps(k->b2), va1 = _mm512_set1_ps(k->one_b1),
 	       va2 = _mm512_set1_ps(k->one_b2), vss = _mm512_set1_ps(-k->step_size),
@@ -30,7 +33,19 @@ AVX512 void cap_avx512_adam_step(float *param, const float *grad, float *m, floa
 		cap_ref_adam_step(param + i, grad + i, m + i, v + i, n - i, k);
 }
 
-AVX512 double cap_avx512_sum_squares(const float *g, size_t n)
+/* Elementwise, so blocks on threads change nothing. */
+void cap_avx512_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
+                          const cap_adam_consts *k)
+{
+	long nb = (long)((n + BLOCK - 1) / BLOCK);
+	CAP_PARALLEL_FOR_IF(nb > 1)
+	for (long b = 0; b < nb; b++) {
+		size_t o = (size_t)b * BLOCK, len = n - o < BLOCK ? n - o : BLOCK;
+		adam_block(param + o, grad + o, m + o, v + o, len, k);
+	}
+}
+
+AVX512 static double squares_block(const float *g, size_t n)
 {
 	__m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
 	size_t i = 0;
@@ -43,5 +58,53 @@ AVX512 double cap_avx512_sum_squares(const float *g, size_t n)
 	for (; i < n; i++)
 		s += (double)g[i] * g[i];
 	return s;
+}
+
+/* Per-block partial sums added in block order: the same value at any thread count. */
+double cap_avx512_sum_squares(const float *g, size_t n)
+{
+	enum { MAXB = 1024 };
+	size_t bs = n / MAXB + 1 > BLOCK ? n / MAXB + 1 : BLOCK;
+	long nb = (long)((n + bs - 1) / bs);
+	double part[MAXB];
+	CAP_PARALLEL_FOR_IF(nb > 1)
+	for (long b = 0; b < nb; b++) {
+		size_t o = (size_t)b * bs;
+		part[b] = squares_block(g + o, n - o < bs ? n - o : bs);
+	}
+	double s = 0;
+	for (long b = 0; b < nb; b++)
+		s += part[b];
+	return s;
+}
+
+/* Column sums in double with each column's rows added in order, as ref does (so the result is
+ * bitwise ref's); threads take blocks of 64 columns. */
+AVX512 static void col_block(const float *x, int rows, int n, int j0, int w, float *out)
+{
+	__m512d acc[8];
+	double rest[8] = { 0 };
+	int full = w / 8;
+	for (int q = 0; q < 8; q++)
+		acc[q] = _mm512_setzero_pd();
+	for (int r = 0; r < rows; r++) {
+		const float *row = x + (size_t)r * n + j0;
+		for (int q = 0; q < full; q++)
+			acc[q] = _mm512_add_pd(acc[q], _mm512_cvtps_pd(_mm256_loadu_ps(row + 8 * q)));
+		for (int j = 8 * full; j < w; j++)
+			rest[j - 8 * full] += row[j];
+	}
+	for (int q = 0; q < full; q++)
+		_mm256_storeu_ps(out + j0 + 8 * q, _mm512_cvtpd_ps(acc[q]));
+	for (int j = 8 * full; j < w; j++)
+		out[j0 + j] = (float)rest[j - 8 * full];
+}
+
+void cap_avx512_col_sums(const float *x, int rows, int n, float *out)
+{
+	int nb = (n + 63) / 64;
+	CAP_PARALLEL_FOR_IF(nb > 1 && (long)rows * n >= 65536)
+	for (int b = 0; b < nb; b++)
+		col_block(x, rows, n, 64 * b, n - 64 * b < 64 ? n - 64 * b : 64, out);
 }
 #endif

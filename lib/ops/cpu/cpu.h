@@ -4,6 +4,16 @@
 #define CAP_OPS_CPU_H
 #include "ops/host.h"
 
+/* Loops over independent blocks run on oneDNN's own OpenMP threads (the same pool and thread
+ * count as the GEMMs) where the build has OpenMP: gcc with -fopenmp, see the Makefile. The fuzz
+ * build (clang) runs them serially. Every such loop gives the same result at any thread count. */
+#define CAP_PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+#define CAP_PARALLEL_FOR_IF(cond) CAP_PRAGMA(omp parallel for schedule(static) if (cond))
+#else
+#define CAP_PARALLEL_FOR_IF(cond)
+#endif
+
 int cap_cpu_set_threads(int n);
 void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
@@ -28,6 +38,8 @@ void cap_avx512_softmax_xent_rows(float *x, const uint32_t *target, int n, int V
 void cap_avx512_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
                           const cap_adam_consts *k);
 double cap_avx512_sum_squares(const float *x, size_t n);
+void cap_avx512_col_sums(const float *x, int rows, int n, float *out);
+void cap_cpu_bias_rows(float *y, const float *b1, const float *b2, int rows, int n);
 
 cap_encoder *cap_cpu_encoder_new(struct cap_resnet *net, int batch, int h, int w, int flags);
 int cap_cpu_encoder_run(cap_encoder *e, const float *in, int n, float *out);

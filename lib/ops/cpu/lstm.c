@@ -68,6 +68,7 @@ AVX512 static void cell_backward_avx512(const float *a, const float *cp, const f
 void cap_avx512_lstm_cell_backward(const float *g, const float *c_prev, const float *tc, const float *dh,
                                    const float *dh_rec, float *dc, float *dg, int n, int H)
 {
+	CAP_PARALLEL_FOR_IF(n >= 8)
 	for (int b = 0; b < n; b++) {
 		size_t o = (size_t)b * H;
 		cell_backward_avx512(g + 4 * o, c_prev ? c_prev + o : NULL, tc + o, dh + o, dh_rec + o, dc + o,
@@ -77,6 +78,7 @@ void cap_avx512_lstm_cell_backward(const float *g, const float *c_prev, const fl
 
 void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H)
 {
+	CAP_PARALLEL_FOR_IF(n >= 8)
 	for (int b = 0; b < n; b++) {
 		size_t o = (size_t)b * H;
 		cell_avx512(g + 4 * o, c_prev ? c_prev + o : NULL, c + o, tc ? tc + o : NULL, h + o, H);

@@ -23,7 +23,7 @@ static cap_ops cpu_ops = {
 	.weight_update = cap_cpu_weight_update,
 	.weight_free = cap_ref_weight_free,
 	.matmul = cap_cpu_matmul,
-	.bias_rows = cap_ref_bias_rows,
+	.bias_rows = cap_cpu_bias_rows,
 	.col_sums = cap_ref_col_sums,
 	.row_gather = cap_ref_row_gather,
 	.embed_gather = cap_ref_embed_gather,
@@ -55,6 +55,7 @@ static void choose(void)
 		cpu_ops.softmax_xent_rows = cap_avx512_softmax_xent_rows;
 		cpu_ops.adam_step = cap_avx512_adam_step;
 		cpu_ops.sum_squares = cap_avx512_sum_squares;
+		cpu_ops.col_sums = cap_avx512_col_sums;
 	}
 #endif
 }
