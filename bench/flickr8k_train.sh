@@ -72,6 +72,15 @@ cap-train --features "$W/features.mp" --captions "$W/train.mp" --val-captions "$
 	--epochs "$EPOCHS" --threads "$THREADS" --log "$W/log.mp" -o "$W/model.st" 2>"$W/train.err" ||
 	{ tail -5 "$W/train.err"; exit 1; }
 echo "# cap-train: $(printf %.1f "$(echo "$(date +%s.%N) - $start" | bc)") s in all (loading included)"
+# The same run in bf16 where the processor has AVX512-BF16, for its loss curve against fp32's.
+start=$(date +%s.%N)
+if cap-train --features "$W/features.mp" --captions "$W/train.mp" --val-captions "$W/dev.mp" --precision bf16 \
+	--epochs "$EPOCHS" --threads "$THREADS" --log "$W/log16.mp" -o "$W/model16.st" 2>"$W/train16.err"; then
+	echo "# cap-train --precision bf16: $(printf %.1f "$(echo "$(date +%s.%N) - $start" | bc)") s in all (loading included)"
+else
+	echo "# cap-train --precision bf16: $(tail -n 1 "$W/train16.err")"
+	rm -f "$W/log16.mp"
+fi
 OB=${TORCH_OPENBLAS:-}
 blas="libblas.so.3 as installed"
 [ -n "$OB" ] && [ -f "$OB/libblas.so.3" ] && blas="OpenBLAS"
@@ -95,9 +104,30 @@ for a, b in zip(ours_ep, t["epochs"]):
           a["val_loss"], b["seconds"], b["train_loss"], b["val_loss"], b["seconds"] / a["seconds"]))
 n = len(ours_steps) // len(ours_ep) if ours_ep else 0
 k = max(1, n // 10)
+try:
+    log16 = [r for r in msgpack.Unpacker(open(w + "/log16.mp", "rb"), raw=False) if r.get("format") != "cap"]
+except OSError:
+    log16 = []
+bf_ep = [r for r in log16 if r["type"] == "epoch"]
+bf_steps = [r["loss"] for r in log16 if r["type"] == "step"]
+if bf_ep:
+    print("epoch | cap-train fp32 s  train   val   | bf16 s  train   val   | bf16 speed-up  train loss diff  val loss diff")
+    for a, b in zip(ours_ep, bf_ep):
+        print("%5d | %8.1f   %.4f  %.4f | %6.1f  %.4f  %.4f | %5.2fx  %+7.3f%%  %+7.3f%%" % (a["epoch"], a["seconds"],
+              a["train_loss"], a["val_loss"], b["seconds"], b["train_loss"], b["val_loss"], a["seconds"] / b["seconds"],
+              100 * (b["train_loss"] - a["train_loss"]) / a["train_loss"], 100 * (b["val_loss"] - a["val_loss"]) / a["val_loss"]))
 print("step-loss curve (mean over %d steps; %d steps an epoch):" % (k, n))
-print("  steps        cap-train  PyTorch")
+print("  steps        cap-train  PyTorch" + ("   cap bf16  bf16-fp32" if bf_steps else ""))
+worst = 0
 for i in range(0, min(len(ours_steps), len(t["steps"])), k):
     a, b = ours_steps[i:i + k], t["steps"][i:i + k]
-    print("  %5d-%-5d  %8.4f  %8.4f" % (i + 1, i + len(a), sum(a) / len(a), sum(b) / len(b)))
+    line = "  %5d-%-5d  %8.4f  %8.4f" % (i + 1, i + len(a), sum(a) / len(a), sum(b) / len(b))
+    c = bf_steps[i:i + k]
+    if len(c) == len(a):
+        d = (sum(c) - sum(a)) / sum(a)
+        worst = max(worst, abs(d))
+        line += "   %8.4f  %+7.3f%%" % (sum(c) / len(c), 100 * d)
+    print(line)
+if bf_steps:
+    print("bf16 against fp32: the largest difference of a tenth-of-an-epoch mean loss is %.3f%%" % (100 * worst))
 EOF

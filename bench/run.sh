@@ -29,12 +29,16 @@ echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
      "$(free -g | awk '/Mem:/{print $2}') GiB; torch $($PYTHON -c 'import torch; print(torch.__version__)' 2>/dev/null)"
 echo "# date: $(date -u +%Y-%m-%dT%H:%MZ); cap $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null);" \
      "load $(cut -d' ' -f1-3 /proc/loadavg); PyTorch on OpenBLAS: ${TORCH_OPENBLAS:-no}"
-# The machine's fp32 limit, for the "share of peak" lines: the best large oneDNN sgemm here.
+# The machine's limits, for the "share of peak" lines: the best large GEMMs here (bench/peak.c).
 if [ -z "${PEAK_GFLOPS:-}" ] && [ -x "${CAP_PEAK:-}" ]; then
 	PEAK_GFLOPS=$("$CAP_PEAK" "${THREADS:-2}" 2048 2>/dev/null)
 fi
-export PEAK_GFLOPS
-echo "# fp32 peak measured: ${PEAK_GFLOPS:-?} GFLOP/s (best 2048^3 oneDNN sgemm, ${THREADS:-2} threads)"
+if [ -z "${PEAK_BF16_GFLOPS:-}" ] && [ -x "${CAP_PEAK:-}" ]; then
+	PEAK_BF16_GFLOPS=$("$CAP_PEAK" "${THREADS:-2}" 2048 bf16 2>/dev/null)
+fi
+export PEAK_GFLOPS PEAK_BF16_GFLOPS
+echo "# fp32 peak measured: ${PEAK_GFLOPS:-?} GFLOP/s (best of three large oneDNN sgemm products, ${THREADS:-2} threads)"
+echo "# bf16 peak measured: ${PEAK_BF16_GFLOPS:-none (no AVX512-BF16)} GFLOP/s (the same with the cpu backend's bf16 GEMM, conversions included)"
 for b in "$here"/*.sh; do
 	n=$(basename "$b" .sh)
 	[ "$n" = run ] && continue

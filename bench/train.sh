@@ -1,7 +1,7 @@
 # cap-train against the same decoder in PyTorch (bench/train_torch.py), side by side at the
 # same thread count: E=256, H=512, batch 64, Adam, on the Flickr8k train captions (tokenized by
 # cap-tokenize at min-count 5, V about 2,539) with random 2048-d features per image.
-# Seconds per step are measured over STEPS steps after warm-up and extrapolated to the epoch
+# Seconds per step: the median over STEPS steps after warm-up, extrapolated to the epoch
 # (469 steps); BENCH_FULL=1 also times one whole epoch of cap-train. Peak RSS from
 # /usr/bin/time -v (ours) and getrusage (PyTorch).
 # PyTorch's BLAS: Debian's torch 1.13 is built with BLAS_INFO=generic and calls whatever
@@ -43,14 +43,16 @@ ours() { # label, extra options
 	"$PY" -c '
 import msgpack, os, sys
 r = [x for x in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False) if x.get("type") == "step"][3:]
-s = sum(x["seconds"] for x in r) / len(r); tok = sum(x["tokens"] for x in r) / len(r)
-print("%-28s %.4f s/step %7.1f s/epoch (extrapolated, 469 steps) %6.0f tokens/step  peak RSS %.0f MB" % (sys.argv[2], s, s * 469, tok, int(sys.argv[3]) / 1024))
+secs = sorted(x["seconds"] for x in r); tok = sum(x["tokens"] for x in r) / len(r)
+s = secs[len(secs) // 2]; mean = sum(secs) / len(secs)
+print("%-28s %.4f s/step (median of %d steps; mean %.4f) %6.1f s/epoch (469 steps) %4.0f tokens/step  peak RSS %.0f MB"
+      % (sys.argv[2], s, len(secs), mean, s * 469, tok, int(sys.argv[3]) / 1024))
 # FLOPs of the step: per token the forward is 2 (4HE + 4HH + HV), the backward twice that; per
 # caption the projection 2 DE, times 3 likewise (E 256, H 512, D 2048, batch 64).
 V = next(msgpack.Unpacker(open(sys.argv[5], "rb"), raw=False))["vocab_size"]
 E, H, D, B = 256, 512, 2048, 64
 fl = 3 * tok * 2 * (4 * H * E + 4 * H * H + H * V) + 3 * B * 2 * D * E
-peak = float(os.environ.get("PEAK_GFLOPS") or 0)
+peak = float(os.environ.get("PEAK_BF16_GFLOPS" if "bf16" in sys.argv[2] else "PEAK_GFLOPS") or 0)
 print("%-28s %.2f GFLOP a step, %.1f GFLOP/s%s" % ("", fl / 1e9, fl / s / 1e9,
       ", %.0f%% of the measured %.0f GFLOP/s peak" % (100 * fl / s / 1e9 / peak, peak) if peak else ""))
 open(sys.argv[4], "w").write("%.6f" % s)' "$W/log.mp" "$label" "$rss" "$W/s.$label" "$W/captions.mp"
@@ -58,6 +60,13 @@ open(sys.argv[4], "w").write("%.6f" % s)' "$W/log.mp" "$label" "$rss" "$W/s.$lab
 echo "# threads $THREADS; ours $STEPS steps, PyTorch $TSTEPS steps, each after 3 warm-up steps"
 ours "cap-train (shuffled)" --max-steps $((STEPS + 3))
 ours "cap-train --no-shuffle" --max-steps $((STEPS + 3)) --no-shuffle
+if [ -n "${PEAK_BF16_GFLOPS:-}" ]; then
+	ours "cap-train --precision bf16" --max-steps $((STEPS + 3)) --precision bf16
+	"$PY" -c 'import sys; print("bf16 step against fp32 (both shuffled): %.2fx faster" % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))' \
+		"$W/s.cap-train (shuffled)" "$W/s.cap-train --precision bf16"
+else
+	echo "cap-train --precision bf16: not measured (this processor has no AVX512-BF16)"
+fi
 "$PY" "$here/train_torch.py" torch "$W" "$THREADS" "$TSTEPS" | sed 's/^torch/torch (libblas.so.3 as installed)/' | tee "$W/torch.txt"
 OB=${TORCH_OPENBLAS:-/usr/lib/x86_64-linux-gnu/openblas-pthread}
 if [ -f "$OB/libblas.so.3" ]; then
@@ -67,7 +76,7 @@ fi
 "$PY" -c '
 import re, sys
 t = min(float(re.search(r"\) ([0-9.]+) s/step", l).group(1)) for l in open(sys.argv[1]))
-for lab in ("cap-train (shuffled)", "cap-train --no-shuffle"):
+for lab in ("cap-train (shuffled)", "cap-train --no-shuffle", "cap-train --precision bf16"):
     try: s = float(open(sys.argv[2] + "/s." + lab).read())
     except OSError: continue
     print("ratio fastest PyTorch / %s: %.2fx" % (lab, t / s))' "$W/torch.txt" "$W"
