@@ -150,6 +150,31 @@ static void top_insert(cand *top, int *n, int k, double s, int h, uint32_t w)
 	top[i] = (cand){ s, h, w };
 }
 
+enum { WORD_BLOCK = 16 };
+
+/* A float t with: lp <= t implies s0 + lp <= worst in double, for d = worst - s0; a margin of
+ * 1e-6 relative covers the roundings of d and of the sum (a word near the line only takes the
+ * exact test). */
+static float below_for_sure(double d)
+{
+	if (!(d > -1e30))
+		return -INFINITY;   /* nothing is safely below; also NaN */
+	if (d > 1e30)
+		return 1e30f;
+	float t = (float)d;
+	return t - fabsf(t) * 1e-6f - 1e-30f;
+}
+
+/* Whether any of the WORD_BLOCK values is above t (NaN is not), without early exit so that the
+ * compiler can vectorise it. */
+static int any_above(const float *x, float t)
+{
+	int any = 0;
+	for (int j = 0; j < WORD_BLOCK; j++)
+		any |= x[j] > t;
+	return any;
+}
+
 static double gnmt_score(double logprob, size_t n, double a)
 {
 	return a > 0 ? logprob / pow((5.0 + (double)n) / 6.0, a) : logprob;
@@ -191,14 +216,22 @@ static int search_beam(const cap_stepper *m, int B, const cap_search_opts *o,
 			for (int h = 0; h < nl; h++) {
 				const float *lp = logp + (size_t)(row0 + h) * V;
 				double s0 = score[b * K + h];
-				/* Most words cannot enter a full list: compare against its worst first. */
+				/* Most words cannot enter a full list: compare against its worst first, and
+				 * skip whole blocks of words below it in float (vectorisable) before the exact
+				 * test in double. */
 				double worst = nt == k ? top[k - 1].s : -INFINITY;
-				for (int w = 0; w < V; w++) {
-					double sc = s0 + lp[w];
-					if (!(sc > worst) && nt == k) continue;
-					if (banned(o, (uint32_t)w)) continue;
-					top_insert(top, &nt, k, sc, h, (uint32_t)w);
-					if (nt == k) worst = top[k - 1].s;
+				for (int w0 = 0; w0 < V; w0 += WORD_BLOCK) {
+					int w1 = w0 + WORD_BLOCK < V ? w0 + WORD_BLOCK : V;
+					if (nt == k && w1 - w0 == WORD_BLOCK &&
+					    !any_above(lp + w0, below_for_sure(worst - s0)))
+						continue;
+					for (int w = w0; w < w1; w++) {
+						double sc = s0 + lp[w];
+						if (!(sc > worst) && nt == k) continue;
+						if (banned(o, (uint32_t)w)) continue;
+						top_insert(top, &nt, k, sc, h, (uint32_t)w);
+						if (nt == k) worst = top[k - 1].s;
+					}
 				}
 			}
 			int live = 0;

@@ -64,8 +64,10 @@ AVX512 static void log_softmax_avx512(float *v, int n)
 		v[j] -= lse;
 }
 
+/* Rows are independent: they go to the backend's threads. */
 void cap_avx512_log_softmax_rows(float *x, int rows, int n)
 {
+	CAP_PARALLEL_FOR_IF(rows >= 4)
 	for (int r = 0; r < rows; r++)
 		log_softmax_avx512(x + (size_t)r * n, n);
 }
@@ -73,6 +75,7 @@ void cap_avx512_log_softmax_rows(float *x, int rows, int n)
 void cap_avx512_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale,
                                   double *loss)
 {
+	CAP_PARALLEL_FOR_IF(n >= 4)
 	for (int r = 0; r < n; r++)
 		loss[r] = xent_avx512(x + (size_t)r * V, target[r], V, grad_scale);
 }
