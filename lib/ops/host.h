@@ -7,7 +7,6 @@
 
 struct cap_weight {
 	const float *w;   /* (rows, cols), the caller's */
-	float *wt;        /* (cols, rows) transposed copy, or NULL (ref keeps none) */
 	uint16_t *wb;     /* (rows, cols) bfloat16 copy for the bf16 precision (cpu), or NULL */
 	int rows, cols, flags;
 };

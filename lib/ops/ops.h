@@ -96,8 +96,8 @@ typedef struct cap_ops {
 	void (*gemm)(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
 	             const float *B, int ldb, float beta, float *C, int ldc);
 	/* A weight matrix W (rows, cols) in backend memory, prepared for matmul (the cpu backend
-	 * keeps a transposed copy: oneDNN's sgemm is several times faster on small batches without a
-	 * transposed operand). The weight keeps pointing at w: after w changes, weight_update. */
+	 * picks the oneDNN call for each batch size, and keeps a bf16 copy in that precision). The
+	 * weight keeps pointing at w: after w changes, weight_update. */
 	cap_weight *(*weight_new)(const float *w, int rows, int cols, int flags);
 	void (*weight_update)(cap_weight *w);
 	void (*weight_free)(cap_weight *w);

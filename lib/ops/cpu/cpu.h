@@ -21,12 +21,14 @@ cap_weight *cap_cpu_weight_new(const float *w, int rows, int cols, int flags);
 void cap_cpu_weight_update(cap_weight *w);
 void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
 
-/* bf16 (gemm_bf16.c; only where the processor has AVX512-BF16, see cap_cpu_set_precision) */
+/* matmul primitives (matmul.c): bf16 only where the processor has AVX512-BF16, see
+ * cap_cpu_set_precision */
 int cap_cpu_set_precision(cap_precision p);
 void cap_cpu_to_bf16(const float *src, int rows, int cols, int ld, uint16_t *dst);
 void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc);
 void cap_cpu_matmul_bf16(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
+void cap_cpu_matmul_f32(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
 
 /* AVX-512 (compiled with target attributes; only called where the CPU has AVX-512F) */
 void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);

@@ -1,5 +1,5 @@
-/* The cpu backend's GEMM: oneDNN's dnnl_sgemm (threaded by OpenMP inside libdnnl), and prepared
- * weights that keep a transposed copy (see ops.h). */
+/* The cpu backend's GEMM: oneDNN's dnnl_sgemm (threaded by OpenMP inside libdnnl), the bf16
+ * precision's on matmul primitives (matmul.c), and prepared weights (see ops.h). */
 #include "ops/cpu/cpu.h"
 #include "core/error.h"
 #include <assert.h>
@@ -57,49 +57,26 @@ void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 	(void)st;
 }
 
-/* out (cols, rows) = x (rows, cols) transposed, in tiles of 16 rows by 8 columns: the writes
- * of a tile go to 8 lines whose power-of-two stride maps them to one cache set, and larger
- * tiles thrash it (32 x 32 tiles were 16 times slower here). */
-static void transpose(const float *x, int rows, int cols, float *out)
+/* Prepared weights: fp32 multiplies W itself (see cap_cpu_matmul); the bf16 precision keeps a
+ * bf16 copy, made when first needed, so that a weight made before a change of precision still
+ * works after it. */
+static void prepare_bf16(cap_weight *p)
 {
-	enum { TI = 16, TJ = 8 };
-	for (int i0 = 0; i0 < rows; i0 += TI)
-		for (int j0 = 0; j0 < cols; j0 += TJ)
-			for (int i = i0; i < i0 + TI && i < rows; i++)
-				for (int j = j0; j < j0 + TJ && j < cols; j++)
-					out[(size_t)j * rows + i] = x[(size_t)i * cols + j];
-}
-
-/* oneDNN's sgemm is several times faster on small batches with a plain B operand than with a
- * transposed one, so x W^T runs as x (W^T stored). The bf16 precision keeps a bf16 copy of W
- * instead (its matmul primitive is as fast either way). Each copy is made when first needed, so
- * a weight made before a change of precision still works after it. */
-static void prepare(cap_weight *p)
-{
-	size_t n = (size_t)p->rows * (size_t)p->cols;
-	if (cap_host_precision() == CAP_PRECISION_BF16) {
-		if (!p->wb)
-			p->wb = cap_xmalloc(sizeof(uint16_t) * n);
-		cap_cpu_to_bf16(p->w, p->rows, p->cols, p->cols, p->wb);
-	} else {
-		if (!p->wt)
-			p->wt = cap_xmalloc(sizeof(float) * n);
-		transpose(p->w, p->rows, p->cols, p->wt);
-	}
+	if (!p->wb)
+		p->wb = cap_xmalloc(sizeof(uint16_t) * (size_t)p->rows * (size_t)p->cols);
+	cap_cpu_to_bf16(p->w, p->rows, p->cols, p->cols, p->wb);
 }
 
 cap_weight *cap_cpu_weight_new(const float *w, int rows, int cols, int flags)
 {
 	cap_weight *p = cap_ref_weight_new(w, rows, cols, flags);
-	prepare(p);
+	if (cap_host_precision() == CAP_PRECISION_BF16)
+		prepare_bf16(p);
 	return p;
 }
 
-/* Refreshes every copy the weight has (matmul makes a missing one after a precision change). */
 void cap_cpu_weight_update(cap_weight *w)
 {
-	if (w->wt)
-		transpose(w->w, w->rows, w->cols, w->wt);
 	if (w->wb)
 		cap_cpu_to_bf16(w->w, w->rows, w->cols, w->cols, w->wb);
 }
@@ -121,15 +98,21 @@ void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float
 		if (omp_set && omp_get && (saved = omp_get()) > 1)
 			omp_set(1);
 	}
+	/* fp32 x W^T: oneDNN's sgemm is fast with W as the transposed operand only below 16 rows
+	 * (at 16-64 rows it ran at 33-90 GFLOP/s here, against 120-190 for the matmul primitive on
+	 * W and 110-160 for sgemm on a transposed copy, which cost 1.4 ms to refresh after every
+	 * step). x W (the input gradient) is sgemm's plain case. */
 	int bf16 = cap_host_precision() == CAP_PRECISION_BF16;
-	if ((bf16 && !w->wb) || (!bf16 && !w->wt))
-		prepare((cap_weight *)w);   /* made before the precision changed */
+	if (bf16 && !w->wb)
+		prepare_bf16((cap_weight *)w);   /* made before the precision changed */
 	if (n <= 0)
 		;
 	else if (bf16)
 		cap_cpu_matmul_bf16(x, n, w, trans, beta, y);
+	else if (trans && n >= 16)
+		cap_cpu_matmul_f32(x, n, w, trans, beta, y);
 	else if (trans)
-		cap_cpu_gemm(0, 0, n, w->rows, w->cols, 1, x, w->cols, w->wt, w->rows, beta, y, w->rows);
+		cap_cpu_gemm(0, 1, n, w->rows, w->cols, 1, x, w->cols, w->w, w->cols, beta, y, w->rows);
 	else
 		cap_cpu_gemm(0, 0, n, w->cols, w->rows, 1, x, w->rows, w->w, w->cols, beta, y, w->cols);
 	if (saved > 1)

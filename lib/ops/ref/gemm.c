@@ -54,7 +54,6 @@ void cap_ref_weight_free(cap_weight *w)
 {
 	if (!w)
 		return;
-	free(w->wt);
 	free(w->wb);
 	free(w);
 }

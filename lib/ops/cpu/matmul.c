@@ -1,7 +1,8 @@
-/* The cpu backend's bf16 GEMM (the bf16 precision, see ops.h): operands converted to bfloat16,
- * products summed in fp32 by oneDNN's matmul primitive (brgemm on AVX512-BF16's vdpbf16ps, about
- * twice the fp32 rate on Zen 4). Debian's oneDNN 2.6 has no bf16 counterpart of dnnl_sgemm, so
- * the primitives are made here, one per shape, and kept.
+/* oneDNN's matmul primitive, one per shape, for what dnnl_sgemm does not do well: the bf16
+ * precision's GEMMs (operands converted to bfloat16, products summed in fp32 by brgemm on
+ * AVX512-BF16's vdpbf16ps, about twice the fp32 rate on Zen 4; Debian's oneDNN 2.6 has no bf16
+ * counterpart of dnnl_sgemm) and the fp32 products x W^T with a prepared weight, where sgemm
+ * wants W^T stored and the primitive takes W as it is.
  *
  * Shapes: a training step's GEMMs take the number of tokens of its batch as M or K, and that
  * changes from batch to batch. A primitive per exact shape would mean thousands of them (each
@@ -71,6 +72,7 @@ void cap_cpu_to_bf16(const float *src, int rows, int cols, int ld, uint16_t *dst
 
 typedef struct shape {
 	int M, N, K, ta, tb, sa, sb, ldc;
+	int bf16;          /* A and B: 1 bfloat16, 0 float */
 	float alpha, beta;
 } shape;
 
@@ -115,8 +117,9 @@ static void make(slot *s, const shape *k)
 	dnnl_dims_t as = { k->ta ? 1 : k->sa, k->ta ? k->sa : 1 };
 	dnnl_dims_t bs = { k->tb ? 1 : k->sb, k->tb ? k->sb : 1 };
 	dnnl_dims_t cs = { k->ldc, 1 };
-	CHECK(dnnl_memory_desc_init_by_strides(&a, 2, ad, dnnl_bf16, as), "describing A");
-	CHECK(dnnl_memory_desc_init_by_strides(&b, 2, bd, dnnl_bf16, bs), "describing B");
+	dnnl_data_type_t dt = k->bf16 ? dnnl_bf16 : dnnl_f32;
+	CHECK(dnnl_memory_desc_init_by_strides(&a, 2, ad, dt, as), "describing A");
+	CHECK(dnnl_memory_desc_init_by_strides(&b, 2, bd, dt, bs), "describing B");
 	CHECK(dnnl_memory_desc_init_by_strides(&c, 2, cd, dnnl_f32, cs), "describing C");
 	dnnl_matmul_desc_t d;
 	CHECK(dnnl_matmul_desc_init(&d, &a, &b, NULL, &c), "describing the matmul");
@@ -162,7 +165,7 @@ static unsigned hash(const shape *k)
 }
 
 /* Runs one primitive of shape k on A, B, C (the caller holds the lock). */
-static void run_one(const shape *k, const uint16_t *A, const uint16_t *B, float *C)
+static void run_one(const shape *k, const void *A, const void *B, float *C)
 {
 	slot tmp, *s = NULL;
 	for (unsigned i = hash(k) % CACHE_SLOTS, n = 0; n < CACHE_SLOTS; i = (i + 1) % CACHE_SLOTS, n++) {
@@ -200,16 +203,17 @@ static int parts(int n, int *off, int *len)
 	return np;
 }
 
-static void gemm_locked(int ta, int tb, int M, int N, int K, float alpha, const uint16_t *A, int sa,
-                        const uint16_t *B, int sb, float beta, float *C, int ldc)
+/* C = alpha op(A) op(B) + beta C on primitives; A and B of element size es (2: bf16, 4: f32). */
+static void gemm_locked(int ta, int tb, int M, int N, int K, float alpha, const void *A, int sa,
+                        const void *B, int sb, float beta, float *C, int ldc, int es)
 {
 	int mo[2], ml[2], ko[2], kl[2];
 	int nm = parts(M, mo, ml), nk = parts(K, ko, kl);
 	for (int i = 0; i < nm; i++)
 		for (int j = 0; j < nk; j++) {
-			shape k = { ml[i], N, kl[j], ta, tb, sa, sb, ldc, alpha, j ? 1.0f : beta };
-			const uint16_t *a = A + (ta ? (size_t)ko[j] * sa + mo[i] : (size_t)mo[i] * sa + ko[j]);
-			const uint16_t *b = B + (tb ? (size_t)ko[j] : (size_t)ko[j] * sb);
+			shape k = { ml[i], N, kl[j], ta, tb, sa, sb, ldc, es == 2, alpha, j ? 1.0f : beta };
+			const char *a = (const char *)A + es * (ta ? (size_t)ko[j] * sa + mo[i] : (size_t)mo[i] * sa + ko[j]);
+			const char *b = (const char *)B + es * (tb ? (size_t)ko[j] : (size_t)ko[j] * sb);
 			run_one(&k, a, b, C + (size_t)mo[i] * ldc);
 		}
 }
@@ -238,7 +242,7 @@ void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const f
 	uint16_t *a = scratch(&abuf, &acap, (size_t)ar * ac), *b = scratch(&bbuf, &bcap, (size_t)br * bc);
 	cap_cpu_to_bf16(A, ar, ac, lda, a);
 	cap_cpu_to_bf16(B, br, bc, ldb, b);
-	gemm_locked(ta, tb, M, N, K, alpha, a, ac, b, bc, beta, C, ldc);
+	gemm_locked(ta, tb, M, N, K, alpha, a, ac, b, bc, beta, C, ldc, 2);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -250,6 +254,17 @@ void cap_cpu_matmul_bf16(const float *x, int n, const cap_weight *w, int trans, 
 	int in = trans ? w->cols : w->rows, out = trans ? w->rows : w->cols;
 	uint16_t *a = scratch(&abuf, &acap, (size_t)n * in);
 	cap_cpu_to_bf16(x, n, in, in, a);
-	gemm_locked(0, trans, n, out, in, 1, a, in, w->wb, w->cols, beta, y, out);
+	gemm_locked(0, trans, n, out, in, 1, a, in, w->wb, w->cols, beta, y, out, 2);
+	pthread_mutex_unlock(&lock);
+}
+
+/* The same in fp32 on W itself (the matmul primitive takes W^T as strides, as fast as a plain
+ * operand, so no transposed copy is needed). */
+void cap_cpu_matmul_f32(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
+{
+	pthread_once(&once, start);
+	pthread_mutex_lock(&lock);
+	int in = trans ? w->cols : w->rows, out = trans ? w->rows : w->cols;
+	gemm_locked(0, trans, n, out, in, 1, x, in, w->w, w->cols, beta, y, out, 4);
 	pthread_mutex_unlock(&lock);
 }
