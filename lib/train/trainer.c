@@ -571,7 +571,8 @@ static int train_loop(trainer *r)
 					cap_dist_die_all(r->d, cap_errmsg());
 				goto out;
 			}
-			cap_clip_grad_norm(r->ops, grad, nparams, o->clip);
+			if (o->clip > 0)   /* the norm is a pass over the whole gradient: only when clipping */
+				cap_clip_grad_norm(r->ops, grad, nparams, o->clip);
 			cap_adam_step(&r->adam, r->m->dev.data, grad);
 			r->step++;
 			r->epoch_loss += loss * (double)ntok;
