@@ -131,7 +131,7 @@ typedef struct cap_decoder_state {
 	float *h, *c;   /* (L, capacity, H): layer l row b at (l * capacity + b) * H */
 	float *x;       /* scratch (capacity, max(E, H)) */
 	float *gates;   /* scratch (capacity, 4H) */
-	float *tmp;     /* scratch for gather: (2, L, capacity, H) */
+	float *h2, *c2; /* where gather writes h and c before they trade places: (L, capacity, H) */
 	float *feat;    /* (capacity, D) the image features of cap_decoder_start */
 	float *logits;  /* (capacity, V), unused on host-memory backends (logp itself is used) */
 	uint32_t *ids;  /* (capacity) */

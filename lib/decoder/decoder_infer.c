@@ -26,7 +26,8 @@ cap_decoder_state *cap_decoder_state_new(const cap_decoder *m, int capacity)
 	s->c = dev_alloc(ops, L * cap * H, sizeof(float));
 	s->x = dev_alloc(ops, cap * (E > H ? E : H), sizeof(float));
 	s->gates = dev_alloc(ops, cap * 4 * H, sizeof(float));
-	s->tmp = dev_alloc(ops, 2 * L * cap * H, sizeof(float));
+	s->h2 = dev_alloc(ops, L * cap * H, sizeof(float));
+	s->c2 = dev_alloc(ops, L * cap * H, sizeof(float));
 	s->feat = dev_alloc(ops, cap * (size_t)m->cfg.feat_dim, sizeof(float));
 	if (!ops->host_memory)
 		s->logits = dev_alloc(ops, cap * (size_t)m->cfg.vocab, sizeof(float));
@@ -40,7 +41,8 @@ void cap_decoder_state_free(cap_decoder_state *s)
 	if (!s)
 		return;
 	const cap_ops *ops = s->ops;
-	ops->free(s->h); ops->free(s->c); ops->free(s->x); ops->free(s->gates); ops->free(s->tmp);
+	ops->free(s->h); ops->free(s->c); ops->free(s->x); ops->free(s->gates);
+	ops->free(s->h2); ops->free(s->c2);
 	ops->free(s->feat); ops->free(s->ids); ops->free(s->idx);
 	if (s->logits)
 		ops->free(s->logits);
@@ -110,14 +112,14 @@ void cap_decoder_state_gather(cap_decoder_state *dst, const cap_decoder_state *s
 		return;
 	}
 	ops->upload(dst->idx, idx, sizeof(int32_t) * n);
-	/* Through dst->tmp so that dst may be src. */
+	/* Into dst's spare buffers, which then trade places with h and c: dst may be src, and no
+	 * copy back is needed (beam search gathers every step). */
+	size_t dcap = dst->capacity, scap = src->capacity;
 	for (size_t l = 0; l < L; l++) {
-		ops->row_gather(dst->tmp + l * n * H, src->h + l * src->capacity * H, dst->idx, n, (int)H);
-		ops->row_gather(dst->tmp + (L + l) * n * H, src->c + l * src->capacity * H, dst->idx, n, (int)H);
+		ops->row_gather(dst->h2 + l * dcap * H, src->h + l * scap * H, dst->idx, n, (int)H);
+		ops->row_gather(dst->c2 + l * dcap * H, src->c + l * scap * H, dst->idx, n, (int)H);
 	}
-	for (size_t l = 0; l < L; l++) {
-		ops->copy(dst->h + l * dst->capacity * H, dst->tmp + l * n * H, sizeof(float) * n * H);
-		ops->copy(dst->c + l * dst->capacity * H, dst->tmp + (L + l) * n * H, sizeof(float) * n * H);
-	}
+	float *t = dst->h; dst->h = dst->h2; dst->h2 = t;
+	t = dst->c; dst->c = dst->c2; dst->c2 = t;
 	dst->batch = n;
 }
