@@ -14,17 +14,14 @@ command -v mpirun >/dev/null || { echo "skip: no mpirun (Debian: openmpi-bin)"; 
 [ -f "$(dirname "$(command -v cap-train)")/../lib/cap/libcap-mpi.so" ] || { echo "skip: cap built without MPI"; exit 0; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/cap-bench-mpi.XXXXXX")
 trap 'rm -rf "$W"' EXIT
-"$PY" - "$W" <<'PYEOF'
-import msgpack, random, struct, sys
+"$PY" - "$W" "$here/../tests/cmd/helpers" <<'PYEOF'
+import random, sys
+sys.path.insert(0, sys.argv[2])
+from synth import stream, features
 d = sys.argv[1]
 rnd = random.Random(1)
-def stream(path, header, recs):
-    with open(path, "wb") as f:
-        f.write(msgpack.packb(dict({"format": "cap", "version": 1}, **header)))
-        for r in recs: f.write(msgpack.packb(r, use_bin_type=True))
 n = 1000
-stream(d + "/feats.mp", {"kind": "features", "dim": 2048},
-       ({"image": "i%d" % i, "feature": struct.pack("<2048f", *[rnd.random() for _ in range(2048)]), "shape": [2048]} for i in range(n)))
+features(d + "/feats.mp", ["i%d" % i for i in range(n)], 2048, rnd)
 stream(d + "/caps.mp", {"kind": "captions", "vocab_size": 2539},
        ({"image": "i%d" % (k % n), "n": k // n, "text": "",
          "ids": [1] + [rnd.randrange(4, 2539) for _ in range(rnd.randint(6, 18))] + [2]} for k in range(5 * n)))

@@ -9,22 +9,15 @@
 PY=${PYTHON:-/usr/bin/python3}
 if ! "$PY" -c 'import msgpack, numpy' 2>/dev/null; then skip "mpi: python3-msgpack or numpy missing"; exit 0; fi
 
-"$PY" - "$T" <<'PYEOF'
-import msgpack, os, random, struct, sys
+"$PY" - "$T" "$HERE/helpers" <<'PYEOF'
+import os, random, sys
+sys.path.insert(0, sys.argv[2])
+from synth import stream, features, learnable_captions, captions_header
 d = sys.argv[1]
-rnd = random.Random(7)
-def stream(path, header, recs):
-    with open(path, "wb") as f:
-        f.write(msgpack.packb(dict({"format": "cap", "version": 1}, **header)))
-        for r in recs: f.write(msgpack.packb(r, use_bin_type=True))
 imgs = ["img%02d.jpg" % i for i in range(16)]
-stream(d + "/feats.mp", {"kind": "features", "dim": 64},
-       [{"image": i, "feature": struct.pack("<64f", *[rnd.random() for _ in range(64)]), "shape": [64]} for i in imgs])
-def caps(n, seed):
-    r = random.Random(seed)
-    return [{"image": imgs[k % 16], "n": k // 16, "text": "",
-             "ids": [1] + [4 + (k % 16 + 3 * j) % 46 for j in range(r.randint(2, 12))] + [2]} for k in range(n)]
-hdr = {"kind": "captions", "tokenizer": "t1", "vocab_size": 50, "tokenizer_json": "{\"model\": {}}"}
+features(d + "/feats.mp", imgs, 64, random.Random(7))
+def caps(n, seed): return learnable_captions(imgs, n, seed, lengths=(2, 12))
+hdr = captions_header()
 # 130 captions: batches of 64, 64 and 2 (3 ranks: 21/21/22, and 0/1/1 for the last one)
 stream(d + "/caps.mp", hdr, caps(130, 1))
 stream(d + "/other.mp", hdr, caps(130, 9))

@@ -5,30 +5,21 @@ PY=${PYTHON:-/usr/bin/python3}
 if ! "$PY" -c 'import msgpack' 2>/dev/null; then skip "cap-train: python3-msgpack missing"; exit 0; fi
 
 # Small synthetic streams: 16 images with 64-d features, 48 captions over 50 ids.
-"$PY" - "$T" <<'PYEOF'
-import msgpack, random, struct, sys
+"$PY" - "$T" "$HERE/helpers" <<'PYEOF'
+import random, sys
+sys.path.insert(0, sys.argv[2])
+from synth import stream, features, learnable_captions, captions_header
 d = sys.argv[1]
 rnd = random.Random(5)
-def stream(path, header, recs):
-    with open(path, "wb") as f:
-        f.write(msgpack.packb(dict({"format": "cap", "version": 1}, **header)))
-        for r in recs: f.write(msgpack.packb(r, use_bin_type=True))
 imgs = ["img%02d.jpg" % i for i in range(16)]
-stream(d + "/feats.mp", {"kind": "features", "dim": 64},
-       [{"image": "dir/" + i, "feature": struct.pack("<64f", *[rnd.random() for _ in range(64)]), "shape": [64]} for i in imgs])
-stream(d + "/feats32.mp", {"kind": "features", "dim": 32},
-       [{"image": i, "feature": struct.pack("<32f", *[rnd.random() for _ in range(32)]), "shape": [32]} for i in imgs])
-def caps(n, seed):
-    r = random.Random(seed)
-    # word ids depend on the image so that the model has something to learn
-    return [{"image": imgs[k % 16], "n": k // 16, "text": "",
-             "ids": [1] + [4 + (k % 16 + 3 * j) % 46 for j in range(r.randint(3, 9))] + [2]} for k in range(n)]
-hdr = {"kind": "captions", "tokenizer": "t1", "vocab_size": 50, "tokenizer_json": "{\"model\": {}}"}
-stream(d + "/caps.mp", hdr, caps(48, 1))
-stream(d + "/val.mp", hdr, caps(16, 2))
-stream(d + "/other.mp", dict(hdr, tokenizer="t2"), caps(16, 3))
+features(d + "/feats.mp", ["dir/" + i for i in imgs], 64, rnd)
+features(d + "/feats32.mp", imgs, 32, rnd)
+hdr = captions_header()
+stream(d + "/caps.mp", hdr, learnable_captions(imgs, 48, 1))
+stream(d + "/val.mp", hdr, learnable_captions(imgs, 16, 2))
+stream(d + "/other.mp", dict(hdr, tokenizer="t2"), learnable_captions(imgs, 16, 3))
 stream(d + "/nostart.mp", hdr, [{"image": "img00.jpg", "n": 0, "text": "", "ids": [5, 6, 2]}])
-stream(d + "/missing.mp", hdr, caps(8, 4) + [{"image": "nope.jpg", "n": 0, "text": "", "ids": [1, 5, 2]}])
+stream(d + "/missing.mp", hdr, learnable_captions(imgs, 8, 4) + [{"image": "nope.jpg", "n": 0, "text": "", "ids": [1, 5, 2]}])
 PYEOF
 A="--features $T/feats.mp --captions $T/caps.mp --embed 16 --hidden 32 --batch 4 --threads 1 --seed 3"
 losses() { "$PY" -c 'import msgpack,sys; r=list(msgpack.Unpacker(open(sys.argv[1],"rb"),raw=False)); print(" ".join("%.4f" % x["train_loss"] for x in r if x.get("type") == "epoch"))' "$1"; }

@@ -5,22 +5,15 @@
 PY=${PYTHON:-/usr/bin/python3}
 if ! "$PY" -c 'import msgpack' 2>/dev/null; then skip "cap-train bf16: python3-msgpack missing"; exit 0; fi
 
-# Small synthetic streams: 16 images with 64-d features, 48 captions over 50 ids.
-"$PY" - "$T" <<'PYEOF'
-import msgpack, random, struct, sys
+# Small synthetic streams (helpers/synth.py): 16 images with 64-d features, 48 captions over 50 ids.
+"$PY" - "$T" "$HERE/helpers" <<'PYEOF'
+import random, sys
+sys.path.insert(0, sys.argv[2])
+from synth import stream, features, learnable_captions, captions_header
 d = sys.argv[1]
-rnd = random.Random(5)
-def stream(path, header, recs):
-    with open(path, "wb") as f:
-        f.write(msgpack.packb(dict({"format": "cap", "version": 1}, **header)))
-        for r in recs: f.write(msgpack.packb(r, use_bin_type=True))
 imgs = ["img%02d.jpg" % i for i in range(16)]
-stream(d + "/feats.mp", {"kind": "features", "dim": 64},
-       [{"image": i, "feature": struct.pack("<64f", *[rnd.random() for _ in range(64)]), "shape": [64]} for i in imgs])
-# word ids depend on the image so that the model has something to learn
-caps = [{"image": imgs[k % 16], "n": k // 16, "text": "",
-         "ids": [1] + [4 + (k % 16 + 3 * j) % 46 for j in range(rnd.randint(3, 9))] + [2]} for k in range(48)]
-stream(d + "/caps.mp", {"kind": "captions", "tokenizer": "t1", "vocab_size": 50, "tokenizer_json": "{\"model\": {}}"}, caps)
+features(d + "/feats.mp", imgs, 64, random.Random(5))
+stream(d + "/caps.mp", captions_header(), learnable_captions(imgs, 48, 1))
 PYEOF
 A="--features $T/feats.mp --captions $T/caps.mp --embed 16 --hidden 32 --batch 4 --threads 1 --seed 3"
 
@@ -68,15 +61,11 @@ elif ! have_data; then
 else
 	cap-tokenize vocab --split "$D/Flickr_8k.trainImages.txt" -o "$T/tok.json" "$D/Flickr8k.token.txt" 2>/dev/null
 	cap-tokenize encode --tokenizer "$T/tok.json" --split "$D/Flickr_8k.trainImages.txt" -o "$T/f8k.mp" "$D/Flickr8k.token.txt" 2>/dev/null
-	"$PY" - "$D/Flickr_8k.trainImages.txt" "$T/f8kfeats.mp" <<'PYEOF'
-import msgpack, random, struct, sys
-rnd = random.Random(1)
-imgs = [l.strip() for l in open(sys.argv[1]) if l.strip()]
-with open(sys.argv[2], "wb") as f:
-    f.write(msgpack.packb({"format": "cap", "version": 1, "kind": "features", "dim": 2048}))
-    for im in imgs:
-        v = [rnd.random() for _ in range(2048)]
-        f.write(msgpack.packb({"image": im, "feature": struct.pack("<2048f", *v), "shape": [2048]}, use_bin_type=True))
+	"$PY" - "$D/Flickr_8k.trainImages.txt" "$T/f8kfeats.mp" "$HERE/helpers" <<'PYEOF'
+import random, sys
+sys.path.insert(0, sys.argv[3])
+from synth import features
+features(sys.argv[2], [l.strip() for l in open(sys.argv[1]) if l.strip()], 2048, random.Random(1))
 PYEOF
 	F="--features $T/f8kfeats.mp --captions $T/f8k.mp --threads 2 --max-steps 120 --seed 1"
 	cap-train $F --log "$T/f8k32.mp" -o "$T/f8k32.st" 2>/dev/null
