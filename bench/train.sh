@@ -1,7 +1,8 @@
 # cap-train against the same decoder in PyTorch (bench/train_torch.py), side by side at the
 # same thread count: E=256, H=512, batch 64, Adam, on the Flickr8k train captions (tokenized by
 # cap-tokenize at min-count 5, V about 2,539) with random 2048-d features per image.
-# Seconds per step: the median over STEPS steps after warm-up, extrapolated to the epoch
+# Seconds per step: the median over STEPS steps after warm-up, extrapolated to the epoch; ours
+# RUNS times (3) interleaved, the median of the runs' medians used for the ratios
 # (469 steps); BENCH_FULL=1 also times one whole epoch of cap-train. Peak RSS from
 # /usr/bin/time -v (ours) and getrusage (PyTorch).
 # PyTorch's BLAS: Debian's torch 1.13 is built with BLAS_INFO=generic and calls whatever
@@ -55,14 +56,33 @@ fl = 3 * tok * 2 * (4 * H * E + 4 * H * H + H * V) + 3 * B * 2 * D * E
 peak = float(os.environ.get("PEAK_BF16_GFLOPS" if "bf16" in sys.argv[2] else "PEAK_GFLOPS") or 0)
 print("%-28s %.2f GFLOP a step, %.1f GFLOP/s%s" % ("", fl / 1e9, fl / s / 1e9,
       ", %.0f%% of the measured %.0f GFLOP/s peak" % (100 * fl / s / 1e9 / peak, peak) if peak else ""))
-open(sys.argv[4], "w").write("%.6f" % s)' "$W/log.mp" "$label" "$rss" "$W/s.$label" "$W/captions.mp"
+open(sys.argv[4], "a").write("%.6f %.6f\n" % (s, fl))' "$W/log.mp" "$label" "$rss" "$W/runs.$label" "$W/captions.mp"
 }
-echo "# threads $THREADS; ours $STEPS steps, PyTorch $TSTEPS steps, each after 3 warm-up steps"
-ours "cap-train (shuffled)" --max-steps $((STEPS + 3))
-ours "cap-train --no-shuffle" --max-steps $((STEPS + 3)) --no-shuffle
-if [ -n "${PEAK_BF16_GFLOPS:-}" ]; then
-	ours "cap-train --precision bf16" --max-steps $((STEPS + 3)) --precision bf16
-	"$PY" -c 'import sys; print("bf16 step against fp32 (both shuffled): %.2fx faster" % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))' \
+summary() { # label: the median over the runs of the runs' median steps -> $W/s.label
+	"$PY" -c '
+import os, sys
+runs = sorted(tuple(map(float, l.split())) for l in open(sys.argv[1]))
+s, fl = runs[len(runs) // 2]
+peak = float(os.environ.get("PEAK_BF16_GFLOPS" if "bf16" in sys.argv[2] else "PEAK_GFLOPS") or 0)
+print("%-28s median of %d runs: %.4f s/step (runs %s), %.1f GFLOP/s%s" % (sys.argv[2], len(runs), s,
+      " ".join("%.4f" % r[0] for r in runs), fl / s / 1e9,
+      ", %.0f%% of the measured %.0f GFLOP/s peak" % (100 * fl / s / 1e9 / peak, peak) if peak else ""))
+open(sys.argv[3], "w").write("%.6f" % s)' "$W/runs.$1" "$1" "$W/s.$1"
+}
+RUNS=${RUNS:-3}
+echo "# threads $THREADS; ours $STEPS steps, PyTorch $TSTEPS steps, each after 3 warm-up steps; ours $RUNS runs each, interleaved"
+bf16=0
+[ -n "${PEAK_BF16_GFLOPS:-}" ] && bf16=1
+for run in $(seq "$RUNS"); do
+	ours "cap-train (shuffled)" --max-steps $((STEPS + 3))
+	ours "cap-train --no-shuffle" --max-steps $((STEPS + 3)) --no-shuffle
+	[ "$bf16" = 1 ] && ours "cap-train --precision bf16" --max-steps $((STEPS + 3)) --precision bf16
+done
+summary "cap-train (shuffled)"
+summary "cap-train --no-shuffle"
+if [ "$bf16" = 1 ]; then
+	summary "cap-train --precision bf16"
+	"$PY" -c 'import sys; print("bf16 step against fp32 (both shuffled, medians of the runs): %.2fx faster" % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))' \
 		"$W/s.cap-train (shuffled)" "$W/s.cap-train --precision bf16"
 else
 	echo "cap-train --precision bf16: not measured (this processor has no AVX512-BF16)"
@@ -73,13 +93,23 @@ if [ -f "$OB/libblas.so.3" ]; then
 	LD_LIBRARY_PATH="$OB" OPENBLAS_CORETYPE=Haswell "$PY" "$here/train_torch.py" torch "$W" "$THREADS" "$TSTEPS" |
 		sed 's/^torch/torch (OpenBLAS)/' | tee -a "$W/torch.txt"
 fi
+# PyTorch's own mixed precision on CPU (autocast to bf16, its products through oneDNN), the
+# peer of --precision bf16.
+if [ -n "${PEAK_BF16_GFLOPS:-}" ]; then
+	"$PY" "$here/train_torch.py" torch-bf16 "$W" "$THREADS" "$TSTEPS" | sed 's/^torch/torch-bf16 (autocast)/' >"$W/torch16.txt"
+	cat "$W/torch16.txt"
+fi
 "$PY" -c '
 import re, sys
-t = min(float(re.search(r"\) ([0-9.]+) s/step", l).group(1)) for l in open(sys.argv[1]))
-for lab in ("cap-train (shuffled)", "cap-train --no-shuffle", "cap-train --precision bf16"):
+def best(path):
+    try: return min(float(re.search(r"\) ([0-9.]+) s/step", l).group(1)) for l in open(path))
+    except (OSError, ValueError): return None
+t32, t16 = best(sys.argv[1]), best(sys.argv[3])
+for lab, t, peer in (("cap-train (shuffled)", t32, "fastest PyTorch fp32"), ("cap-train --no-shuffle", t32, "fastest PyTorch fp32"),
+                     ("cap-train --precision bf16", t16, "PyTorch bf16 autocast")):
     try: s = float(open(sys.argv[2] + "/s." + lab).read())
     except OSError: continue
-    print("ratio fastest PyTorch / %s: %.2fx" % (lab, t / s))' "$W/torch.txt" "$W"
+    if t: print("ratio %s / %s: %.2fx" % (peer, lab, t / s))' "$W/torch.txt" "$W" "$W/torch16.txt"
 if [ "${BENCH_FULL:-0}" = 1 ]; then
 	start=$(date +%s.%N)
 	cap-train --features "$W/features.mp" --captions "$W/captions.mp" -o "$W/m.st" --threads "$THREADS" --epochs 1 2>&1 | tail -1

@@ -5,7 +5,10 @@
   torch OUTDIR THREADS STEPS the notebook's DecoderRNN (E=256, H=512, batch 64, Adam 1e-3,
                              shuffled batches sorted by length for pack_padded_sequence) for
                              STEPS steps after 3 warm-up steps; prints seconds per step and
-                             per epoch."""
+                             per epoch.
+  torch-bf16 OUTDIR THREADS STEPS   the same under torch.autocast("cpu", torch.bfloat16)
+                             (bf16 products through oneDNN, fp32 master weights and Adam),
+                             PyTorch's own mixed precision on CPU."""
 import os, re, sys, time, json, resource
 
 def make_data(data, out):
@@ -40,7 +43,7 @@ def make_data(data, out):
             for i in sorted(train)))
     print("captions %d images %d vocab %d" % (len(recs), len(train), len(vocab)))
 
-def bench_torch(out, threads, steps):
+def bench_torch(out, threads, steps, bf16=False):
     import msgpack, numpy as np, torch, torch.nn as nn
     from torch.nn.utils.rnn import pack_padded_sequence
     torch.set_num_threads(threads)
@@ -71,7 +74,12 @@ def bench_torch(out, threads, steps):
         for i, c in enumerate(batch): ids[i, :lengths[i]] = torch.tensor(c[1])
         f = torch.tensor(np.stack([feat[c[0]] for c in batch]))
         tgt = pack_padded_sequence(ids, lengths, batch_first=True)[0]
-        loss = crit(model(f, ids, lengths), tgt)
+        if bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(f, ids, lengths)
+            loss = crit(logits.float(), tgt)
+        else:
+            loss = crit(model(f, ids, lengths), tgt)
         opt.zero_grad(); loss.backward(); opt.step()
         return loss.item()
     for k in range(3): step(k)
@@ -85,4 +93,4 @@ def bench_torch(out, threads, steps):
 
 if __name__ == "__main__":
     if sys.argv[1] == "make-data": make_data(sys.argv[2], sys.argv[3])
-    else: bench_torch(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else: bench_torch(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[1] == "torch-bf16")
