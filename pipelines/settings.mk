@@ -7,13 +7,23 @@
 # everything downstream of it follows through the ordinary file dependencies.
 #
 # $(OUT)/settings.txt gathers every step's settings (the run's record, beside scores.txt).
-# Note: even `make -n` brings the stamps up to date (it then shows what would rerun).
+# `make -n` writes nothing: a stamp whose settings changed is then only taken as out of date
+# (through FORCE), so that the dry run shows what would rerun and the next real run still sees
+# the change.
 
 SETTINGS_DIR = $(OUT)/settings
+cap_dry_run := $(findstring n,$(firstword -$(MAKEFLAGS)))
 cap_same  = $(and $(findstring x$1,x$2),$(findstring x$2,x$1))
-cap_stamp = $(if $(call cap_same,$(file <$(SETTINGS_DIR)/$1),$(STAMP_$1)),,$(shell mkdir -p $(SETTINGS_DIR))$(file >$(SETTINGS_DIR)/$1,$(STAMP_$1)))
+cap_write = $(shell mkdir -p $(SETTINGS_DIR))$(file >$(SETTINGS_DIR)/$1,$(STAMP_$1))
+cap_stamp = $(if $(call cap_same,$(file <$(SETTINGS_DIR)/$1),$(STAMP_$1)),,$(if $(cap_dry_run),$(eval $(SETTINGS_DIR)/$1: FORCE),$(call cap_write,$1)))
 # The stamp of a step, as a prerequisite.
 stamp = $(SETTINGS_DIR)/$1
+
+# Only reached for a stamp taken as out of date under make -n, where it is printed, not run.
+$(SETTINGS_DIR)/%:
+	@echo "settings of step $* changed"
+FORCE:
+.PHONY: FORCE
 
 ifeq ($(filter clean summary print-%,$(MAKECMDGOALS)),)
 $(foreach s,$(STEPS),$(call cap_stamp,$s))

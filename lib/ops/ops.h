@@ -85,8 +85,11 @@ typedef struct cap_ops {
 	/* Threads of the host side (OpenMP inside oneDNN for cpu); n <= 0 keeps the default.
 	 * -1 with cap_errmsg() when it cannot be set. */
 	int (*set_threads)(int n);
-	/* The arithmetic of the dense ops from now on. 0, or -1 with cap_errmsg() when this backend
-	 * or processor lacks it (ref and cpu: fp32 only; the encoder's bf16 is its own flag). */
+	/* The arithmetic of gemm and matmul from now on. 0, or -1 with cap_errmsg() when this
+	 * backend or processor lacks it: ref takes fp32 and bf16 (its bf16 is the definition:
+	 * operands rounded to nearest-even bfloat16, sums in fp32), cpu takes bf16 where the
+	 * processor has AVX512-BF16, tf32 is cuda's alone. In bf16 the bounds of gemm and matmul
+	 * hold against ref's bf16. The encoder's bf16 is its own flag (CAP_ENCODER_BF16). */
 	int (*set_precision)(cap_precision p);
 
 	/* ---- dense algebra ---- */

@@ -22,5 +22,7 @@ check_eq "BEAM=1: generation, evaluation and the report" "$(tools_in "$T/beam.lo
 check_eq "BEAM=1: features and model untouched" "$(cd "$R" && mtimes $up)" "$before"
 mk BEAM=1 EPOCHS=4 -n >"$T/n.log" 2>&1
 check_eq "EPOCHS: training and what follows" "$(tools_in "$T/n.log")" "cap-train cap-generate cap-eval cap-report"
+mk BEAM=1 -n >"$T/n0.log" 2>&1
+check_eq "make -n wrote no stamp: the settings of the last real run still need nothing" "$(tools_in "$T/n0.log")" ""
 mk BEAM=1 EPOCHS=4 PREPROCESS="--squash 40" -n >"$T/n.log" 2>&1
 check_eq "PREPROCESS: the features too" "$(tools_in "$T/n.log")" "cap-encode cap-train cap-generate cap-eval cap-report"
