@@ -91,8 +91,8 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void die(const char *what, const shape *k, dnnl_status_t st)
 {
-	fprintf(stderr, "cap: ops: bf16 gemm (M %d, N %d, K %d): %s failed: oneDNN status %d\n", k->M,
-	        k->N, k->K, what, (int)st);
+	fprintf(stderr, "cap: ops: oneDNN matmul (%s, M %d, N %d, K %d): %s failed: oneDNN status %d\n",
+	        k->bf16 ? "bf16" : "fp32", k->M, k->N, k->K, what, (int)st);
 	exit(1);
 }
 
@@ -108,8 +108,8 @@ static void start(void)
 
 #define CHECK(call, what) do { dnnl_status_t st_ = (call); if (st_ != dnnl_success) die(what, k, st_); } while (0)
 
-/* A matmul primitive for C (M, N) = alpha op(A) op(B) (+ beta C) with bf16 A, B of row strides
- * sa, sb (as stored: op(A) = A^T when ta) and an f32 C of row stride ldc. */
+/* A matmul primitive for C (M, N) = alpha op(A) op(B) (+ beta C) with bf16 (or f32) A, B of row
+ * strides sa, sb (as stored: op(A) = A^T when ta) and an f32 C of row stride ldc. */
 static void make(slot *s, const shape *k)
 {
 	dnnl_memory_desc_t a, b, c;
@@ -196,10 +196,10 @@ static void run_one(const shape *k, const void *A, const void *B, float *C)
 /* The parts of a dimension: the largest multiple of SPLIT, then the rest. */
 static int parts(int n, int *off, int *len)
 {
-	int main = n > SPLIT ? n - n % SPLIT : n, np = 0;
-	off[np] = 0, len[np++] = main;
-	if (main < n)
-		off[np] = main, len[np++] = n - main;
+	int head = n > SPLIT ? n - n % SPLIT : n, np = 0;
+	off[np] = 0, len[np++] = head;
+	if (head < n)
+		off[np] = head, len[np++] = n - head;
 	return np;
 }
 
