@@ -312,6 +312,9 @@ static int pop_mark(vm *m, size_t *first)
 
 static int add_items(vm *m, obj *c, obj **v, size_t n)
 {
+	if (n == 0)   /* APPENDS or SETITEMS of an empty mark: nothing (and no pointer arithmetic on a
+	               * container that has no array yet) */
+		return 0;
 	if (c->u.items.cap - c->u.items.n < n) {
 		size_t cap = c->u.items.cap ? c->u.items.cap : 4;
 		while (cap - c->u.items.n < n) {
