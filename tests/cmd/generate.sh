@@ -30,6 +30,27 @@ check_same "features from stdin" "$T/gen-stdin.mp" "$T/gen.mp"
 cap-generate --model "$M" --beam 3 --nbest 2 "$T/feats.mp" >"$T/beam.mp"
 check_eq "beam 3 with --nbest 2: two ranked hypotheses per image" \
 	"$(dump "$T/beam.mp" | grep -c '"nbest":\[{"caption":[^}]*},{"caption":[^}]*}\]}$')" 6
+# bf16 on cpu (AVX512-BF16 only) follows ref's bf16 definition: the same ids, log-probabilities
+# within 1e-5 relative, and not those of fp32 (else bf16 was not in effect). A near tie can
+# make bf16 and fp32 captions differ, so those are not compared.
+if cap-generate --model "$M" --precision bf16 "$T/feats.mp" >"$T/gen16.mp" 2>"$T/gen16.err"; then
+	cap-generate --model "$M" --precision bf16 --device ref "$T/feats.mp" >"$T/gen16ref.mp"
+	"${PYTHON:-/usr/bin/python3}" - "$T/gen16.mp" "$T/gen16ref.mp" "$T/gen.mp" <<'PYEOF'
+import msgpack, sys
+def recs(p): return [r for r in msgpack.Unpacker(open(p, "rb"), raw=False) if "ids" in r]
+c, r, f = (recs(p) for p in sys.argv[1:4])
+same = len(c) == len(r) == 6 and all(a["ids"] == b["ids"] for a, b in zip(c, r))
+near = same and max(abs(a["logprob"] - b["logprob"]) / abs(b["logprob"]) for a, b in zip(c, r)) < 1e-5
+sys.exit(0 if near and [a["logprob"] for a in c] != [b["logprob"] for b in f] else 1)
+PYEOF
+	[ $? -eq 0 ] && ok "bf16 greedy on cpu: ref's bf16 ids and log-probabilities, not fp32's" ||
+		notok "bf16 greedy on cpu: ref's bf16 ids and log-probabilities, not fp32's"
+else
+	grep -q "AVX512-BF16" "$T/gen16.err" && skip "cap-generate bf16: this processor has no AVX512-BF16" ||
+		notok "cap-generate --precision bf16 ($(cat "$T/gen16.err"))"
+fi
+check_fails "bf16 refused without AVX512-BF16" 1 "AVX512-BF16" env CAP_CPU_OFF=avx512bf16 \
+	cap-generate --model "$M" --precision bf16 "$T/feats.mp"
 cap-generate --model "$M" --text "$T/feats.mp" >"$T/gen.txt"
 dump "$T/gen.mp" | sed 's/^{"image":"\([^"]*\)","caption":"\([^"]*\)".*/\1	\2/' >"$T/gen-from-mp.txt"
 check_same "--text prints IMAGE<TAB>caption lines of the same captions" "$T/gen.txt" "$T/gen-from-mp.txt"
