@@ -9,7 +9,8 @@
 # WEIGHTS defaults to random:1 (a randomly initialised ResNet-152): a pipeline check only;
 # scripts/get-weights.sh fetches torchvision's. TEST_IMAGES (default IMAGES) is where the test
 # split's images are looked for; PREPROCESS holds cap-encode options for every encoding
-# (e.g. "--squash 224", "--resize 232", "--bf16").
+# (e.g. "--squash 224", "--resize 232", "--bf16"). TRAIN_PRECISION=bf16 trains in bfloat16
+# (cap-train --precision; on a CPU it needs AVX512-BF16).
 #
 # Every step depends on the settings it uses (pipelines/settings.mk): changing BEAM reruns only
 # generation, evaluation and the report; EPOCHS the training and what follows; WEIGHTS or
@@ -34,6 +35,7 @@ LAYERS  ?= 1
 DROPOUT ?= 0
 SEED    ?= 1
 EARLY_STOP ?= 3
+TRAIN_PRECISION ?= fp32
 BEAM    ?= 3
 MAX_LEN ?= 20
 # Threads of each tool (not a setting of the results). With make -jN, SHARDS encoders share
@@ -76,6 +78,7 @@ LAYERS=$(LAYERS)
 DROPOUT=$(DROPOUT)
 SEED=$(SEED)
 EARLY_STOP=$(EARLY_STOP)
+TRAIN_PRECISION=$(TRAIN_PRECISION)
 endef
 define STAMP_generate
 BEAM=$(BEAM)
@@ -142,7 +145,8 @@ $(OUT)/model.safetensors: $(OUT)/features.mp $(OUT)/train.captions.mp $(OUT)/dev
 	$(BIN)/cap-train --features $(OUT)/features.mp --captions $(OUT)/train.captions.mp \
 	    --val-captions $(OUT)/dev.captions.mp --early-stop $(EARLY_STOP) --epochs $(EPOCHS) \
 	    --batch $(BATCH) --lr $(LR) --embed $(EMBED) --hidden $(HIDDEN) --layers $(LAYERS) \
-	    --dropout $(DROPOUT) --seed $(SEED) --threads $(THREADS) --log $(OUT)/train-log.mp -o $@
+	    --dropout $(DROPOUT) --seed $(SEED) --precision $(TRAIN_PRECISION) --threads $(THREADS) \
+	    --log $(OUT)/train-log.mp -o $@
 
 $(OUT)/generated.mp: $(OUT)/model.safetensors $(OUT)/test-features.mp $(call stamp,generate)
 	$(BIN)/cap-generate --model $(OUT)/model.safetensors --beam $(BEAM) --max-len $(MAX_LEN) \

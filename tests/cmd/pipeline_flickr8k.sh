@@ -62,6 +62,9 @@ dry EPOCHS=3
 check_eq "EPOCHS: training and what follows" "$(tools_in "$T/n.log")" "cap-train cap-generate cap-eval cap-report"
 dry HIDDEN=24
 check_eq "HIDDEN: training and what follows" "$(tools_in "$T/n.log")" "cap-train cap-generate cap-eval cap-report"
+dry TRAIN_PRECISION=bf16
+check_eq "TRAIN_PRECISION: training (in bf16) and what follows" "$(tools_in "$T/n.log") $(grep -c -- '--precision bf16' "$T/n.log")" \
+	"cap-train cap-generate cap-eval cap-report 1"
 dry PREPROCESS="--squash 40 --batch 16"
 check_eq "PREPROCESS: the features too" "$(tools_in "$T/n.log")" "cap-encode cap-train cap-generate cap-eval cap-report"
 check_eq "PREPROCESS: both shards and the test images" "$(grep -c '/cap-encode ' "$T/n.log")" 3
