@@ -1,6 +1,5 @@
-/* Adam, the sum of squares for clipping and the column sums of the bias gradients on AVX-512
- * and the backend's threads (see ops.h; plain versions in lib/ops/ref/adam.c and
- * lib/ops/ref/rows.c). */
+/* Adam and the sum of squares for clipping on AVX-512 and the backend's threads (see ops.h;
+ * plain versions in lib/ops/ref/adam.c and lib/ops/ref/rows.c). */
 #include "ops/cpu/cpu.h"
 #include <math.h>
 #if defined(__x86_64__)
@@ -78,33 +77,4 @@ double cap_avx512_sum_squares(const float *g, size_t n)
 	return s;
 }
 
-/* Column sums in double with each column's rows added in order, as ref does (so the result is
- * bitwise ref's); threads take blocks of 64 columns. */
-AVX512 static void col_block(const float *x, int rows, int n, int j0, int w, float *out)
-{
-	__m512d acc[8];
-	double rest[8] = { 0 };
-	int full = w / 8;
-	for (int q = 0; q < 8; q++)
-		acc[q] = _mm512_setzero_pd();
-	for (int r = 0; r < rows; r++) {
-		const float *row = x + (size_t)r * n + j0;
-		for (int q = 0; q < full; q++)
-			acc[q] = _mm512_add_pd(acc[q], _mm512_cvtps_pd(_mm256_loadu_ps(row + 8 * q)));
-		for (int j = 8 * full; j < w; j++)
-			rest[j - 8 * full] += row[j];
-	}
-	for (int q = 0; q < full; q++)
-		_mm256_storeu_ps(out + j0 + 8 * q, _mm512_cvtpd_ps(acc[q]));
-	for (int j = 8 * full; j < w; j++)
-		out[j0 + j] = (float)rest[j - 8 * full];
-}
-
-void cap_avx512_col_sums(const float *x, int rows, int n, float *out)
-{
-	int nb = (n + 63) / 64;
-	CAP_PARALLEL_FOR_IF(nb > 1 && (long)rows * n >= 65536)
-	for (int b = 0; b < nb; b++)
-		col_block(x, rows, n, 64 * b, n - 64 * b < 64 ? n - 64 * b : 64, out);
-}
 #endif

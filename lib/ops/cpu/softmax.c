@@ -5,15 +5,23 @@
 #if defined(__x86_64__)
 #include "ops/cpu/avx512_math.h"
 
-AVX512 static double xent_avx512(float *v, uint32_t tg, int V, float grad_scale)
+/* The largest of v[0..n) (-inf for none). */
+AVX512 static float row_max(const float *v, int n)
 {
 	int j = 0;
 	__m512 m = _mm512_set1_ps(-INFINITY);
-	for (; j + 16 <= V; j += 16)
+	for (; j + 16 <= n; j += 16)
 		m = _mm512_max_ps(m, _mm512_loadu_ps(v + j));
 	float mx = _mm512_reduce_max_ps(m);
-	for (; j < V; j++)
+	for (; j < n; j++)
 		mx = v[j] > mx ? v[j] : mx;
+	return mx;
+}
+
+AVX512 static double xent_avx512(float *v, uint32_t tg, int V, float grad_scale)
+{
+	int j;
+	float mx = row_max(v, V);
 	float xt = v[tg] - mx;
 	__m512 vm = _mm512_set1_ps(mx), acc = _mm512_setzero_ps();
 	for (j = 0; j + 16 <= V; j += 16) {
@@ -42,13 +50,8 @@ AVX512 static double xent_avx512(float *v, uint32_t tg, int V, float grad_scale)
  * within a few ulp: the terms are <= 1), the lanes added in double, one log. */
 AVX512 static void log_softmax_avx512(float *v, int n)
 {
-	int j = 0;
-	__m512 m = _mm512_set1_ps(-INFINITY);
-	for (; j + 16 <= n; j += 16)
-		m = _mm512_max_ps(m, _mm512_loadu_ps(v + j));
-	float mx = _mm512_reduce_max_ps(m);
-	for (; j < n; j++)
-		mx = v[j] > mx ? v[j] : mx;
+	int j;
+	float mx = row_max(v, n);
 	__m512 vm = _mm512_set1_ps(mx), acc = _mm512_setzero_ps();
 	for (j = 0; j + 16 <= n; j += 16)
 		acc = _mm512_add_ps(acc, exp512(_mm512_sub_ps(_mm512_loadu_ps(v + j), vm)));
