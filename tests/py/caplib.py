@@ -1,7 +1,7 @@
 """Helpers for the oracle tests in tests/py (run with Debian's python3, which has torch,
 torchvision, PIL, msgpack, numpy and nltk). Every check prints one line that tests/run.sh
 counts: "ok - ...", "not ok - ..." or "skip - ..."."""
-import os, subprocess, sys, tempfile, atexit, shutil
+import json, os, subprocess, sys, tempfile, atexit, shutil
 
 BIN = os.environ.get("CAP_BIN", "")
 TESTTOOLS = os.environ.get("CAP_TESTTOOLS", "")
@@ -13,6 +13,24 @@ def tool(name):
     """Path of a built tool (cap-*) or test tool (tests/tools/*)."""
     p = os.path.join(BIN, name)
     return p if os.path.exists(p) else os.path.join(TESTTOOLS, name)
+
+def hf_oracle(what):
+    """Hugging Face tokenizers (npm `tokenizers`, run by tests/py/hf_tokenizers.js) as a
+    function hf(*args, input=None, parse=True) returning the script's JSON output (with
+    parse=False: nothing), raising RuntimeError with its stderr when it fails; the test skips,
+    naming `what`, where node or the package is absent."""
+    node = shutil.which("node")
+    if not node or not os.path.isdir(os.path.join(ROOT, "tests", "node_modules", "tokenizers")):
+        skip(what + ": node or tests/node_modules/tokenizers absent (scripts/install-deps.sh)")
+        finish()
+    script = os.path.join(ROOT, "tests", "py", "hf_tokenizers.js")
+    def hf(*args, input=None, parse=True):
+        p = subprocess.run([node, script] + list(args), input=input, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            raise RuntimeError("hf_tokenizers.js: " + p.stderr.decode()[:2000])
+        return json.loads(p.stdout) if parse else None
+    return hf
 
 def ok(name): print("ok -", name, flush=True)
 def skip(name): print("skip -", name, flush=True)

@@ -3,29 +3,21 @@ library, run by hf_tokenizers.js): Tokenizer.fromFile(cap's tokenizer.json) enco
 Flickr8k captions, tricky Unicode and punctuation, and every Unicode code point to exactly cap's
 ids; tokenizer.json files saved by that library are read by cap-tokenize and give the same
 stream. Python's msgpack reads the captions stream; a stream Python writes is decoded."""
-import hashlib, json, os, shutil, subprocess, sys
+import hashlib, json, os, sys
 sys.path.insert(0, os.path.dirname(__file__))
 import caplib as C
 import msgpack
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-NODE = shutil.which("node")
-if not NODE or not os.path.isdir(os.path.join(C.ROOT, "tests", "node_modules", "tokenizers")):
-    C.skip("Hugging Face tokenizers oracle: node or tests/node_modules/tokenizers absent (scripts/install-deps.sh)")
-    C.finish()
+hf = C.hf_oracle("Hugging Face tokenizers oracle")
 
 d = C.tmpdir()
 TOK = C.tool("cap-tokenize")
 
 def hf_encode(tok_json, texts):
-    p = subprocess.run([NODE, os.path.join(HERE, "hf_tokenizers.js"), "encode", tok_json],
-                       input=json.dumps(texts).encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        raise RuntimeError("hf_tokenizers.js: " + p.stderr.decode()[:2000])
-    return json.loads(p.stdout)
+    return hf("encode", tok_json, input=json.dumps(texts).encode())
 
 def node(*args):
-    C.run([NODE, os.path.join(HERE, "hf_tokenizers.js")] + list(args))
+    hf(*args, parse=False)
 
 def read_stream(path):
     with open(path, "rb") as f:
@@ -72,9 +64,10 @@ if flickr:
     # Decode: cap's text is HF's decode (special tokens skipped) where no word is <unk>, which
     # cap prints and HF leaves out.
     known = [r for r in recs if 3 not in r["ids"]][:5000]
-    p = subprocess.run([NODE, os.path.join(HERE, "hf_tokenizers.js"), "decode", tj],
-                       input=json.dumps([r["ids"] for r in known]).encode(), stdout=subprocess.PIPE)
-    hf_text = json.loads(p.stdout) if p.returncode == 0 else []
+    try:
+        hf_text = hf("decode", tj, input=json.dumps([r["ids"] for r in known]).encode())
+    except RuntimeError:
+        hf_text = []
     out = C.run([TOK, "decode", "--tokenizer", tj, full]).stdout.decode().splitlines()
     cap_text = [l.split("\t", 1)[1] for l in out]
     cap_known = [t for t, r in zip(cap_text, recs) if 3 not in r["ids"]][:5000]

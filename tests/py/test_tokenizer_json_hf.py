@@ -4,16 +4,12 @@ library refuses the file, cap refuses it too, with an error naming the key. Wher
 accepts it, cap either accepts it and gives the library's ids, or refuses it with the reason
 (cap implements one tokenizer pipeline; a file meaning something else is refused, never
 misread). The library's own verdict is checked too, so a change of the oracle shows here."""
-import copy, json, os, shutil, subprocess, sys
+import copy, json, os, sys
 sys.path.insert(0, os.path.dirname(__file__))
 import caplib as C
 import msgpack
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-NODE = shutil.which("node")
-if not NODE or not os.path.isdir(os.path.join(C.ROOT, "tests", "node_modules", "tokenizers")):
-    C.skip("tokenizer.json leniency: node or tests/node_modules/tokenizers absent (scripts/install-deps.sh)")
-    C.finish()
+hf_run = C.hf_oracle("tokenizer.json leniency")
 
 d = C.tmpdir()
 TOK = C.tool("cap-tokenize")
@@ -135,11 +131,7 @@ for i, (name, change, hf_want, cap_want) in enumerate(CASES):
 texts = os.path.join(d, "texts.json")
 json.dump(TEXTS, open(texts, "w"))
 def hf_load(texts, files):
-    p = subprocess.run([NODE, os.path.join(HERE, "hf_tokenizers.js"), "load", texts] + files,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        raise RuntimeError("hf_tokenizers.js: " + p.stderr.decode()[:2000])
-    return json.loads(p.stdout)
+    return hf_run("load", texts, *files)
 # Verdicts first; ids only for the files cap should accept (the library panics, killing the
 # process, when it encodes with some of the others, e.g. an unk_token not in the vocabulary).
 hf = hf_load("-", files)
