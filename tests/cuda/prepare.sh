@@ -6,9 +6,13 @@
 #             libdnnl.so.2 (xz-compressed: 40 MB as it is, the device run's tree may hold 64 MiB)
 #             with the libgomp and libOpenCL it loads (from Debian's packages)
 #   include/  the headers of those libraries
+#   cudnn/include/  cuDNN's headers, for a build there when the machine has only the library
 #   data/flickr8k/  Flickr8k.token.txt and Flickr_8k.trainImages.txt (the training benchmark's
 #             captions, tokenized there by cap-tokenize) and CARRY_IMAGES (default 256) JPEGs of
 #             images_224 for the feature parity and the end-to-end encode benchmark
+# and then builds the tools, the tests and the CUDA module into build/gpu with those libraries and
+# this machine's nvcc (same version as there), so that the run there need not build (carry
+# build/gpu/bin, build/gpu/tests and build/gpu/lib/cap too).
 # Usage: tests/cuda/prepare.sh   (CAP_DATA, CARRY_IMAGES as in the environment)
 set -eu
 cd "$(dirname "$0")/../.."
@@ -42,6 +46,9 @@ cp "$I"/msgpack/*.h "$C/include/msgpack/"   # the C headers only (the C++ ones a
 cp -r "$I/oneapi" "$C/include/"
 cp "$I/x86_64-linux-gnu/jconfig.h" "$C/include/"
 
+mkdir -p "$C/cudnn/include"
+cp /usr/local/cuda/include/cudnn*.h "$C/cudnn/include/" 2>/dev/null || echo "prepare: no cuDNN headers here" >&2
+
 F=$DATA/flickr8k
 if [ -d "$F/images_224" ]; then
 	cp "$F/Flickr8k.token.txt" "$F/Flickr_8k.trainImages.txt" "$C/data/flickr8k/"
@@ -50,3 +57,7 @@ else
 	echo "prepare: no $F/images_224: the run will skip the data checks" >&2
 fi
 echo "prepare: $(du -sh "$C" | cut -f1) in $C ($(ls "$C/data/flickr8k/images_224" | wc -l) images)"
+rm -rf build/gpu
+PYTHON=${PYTHON:-/usr/bin/python3} REBUILD=1 BUILD_ONLY=1 tests/cuda/run.sh | grep -E '^(ok|not ok)'
+strip --strip-debug build/gpu/bin/* build/gpu/tests/test_ops build/gpu/tests/test_cuda_math build/gpu/tests/tools/* build/gpu/lib/cap/*.so
+echo "prepare: build/gpu: $(du -sh build/gpu/bin build/gpu/tests build/gpu/lib/cap | awk '{ printf "%s %s  ", $2, $1 }')"

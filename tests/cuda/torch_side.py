@@ -10,12 +10,15 @@ msgpack). Subcommands:
                                     relative difference of the parameters
   compare-ids A B                   cap-generate streams: the word ids of each image equal
   compare-feats A B TOL             cap-encode streams: max relative error of feature vectors
-  train-bench FEATS CAPS STEPS PREC the same decoder (nn.LSTM on cuDNN), data on the GPU:
+  train-bench FEATS CAPS STEPS PREC (fp32, tf32, bf16: the model in bf16, bf16-autocast) the same decoder (nn.LSTM on cuDNN), data on the GPU:
                                     seconds per step and per epoch (batch 64)
   encode-bench BATCH ITERS PREC     torchvision resnet152, eval, channels_last, input copied
                                     from host memory each batch as cap-encode's is: img/s
   generate-bench MODEL FEATS N K B  greedy (K=1) or batched beam search (K>1) for N features in
                                     batches of B images, max 20 words: captions/s
+  multi "CMD ARGS" ...              several of the benchmarks above in one process (one start of
+                                    torch and CUDA instead of one each); a failing one is reported
+                                    and the next runs
 Exit status 1 when a comparison fails. TORCH_DEVICE=cpu runs the benchmarks on the CPU (to check
 this script on a machine without a GPU; the numbers then mean nothing)."""
 import math, os, sys, time
@@ -137,7 +140,8 @@ def train_bench(feats, caps, steps, prec):
     caps = [(index[r["image"]], r["ids"]) for r in c[1:] if r["image"] in index]
     torch.manual_seed(0)
     model = decoder_class(torch)(table.shape[1], 256, 512, V, 1).to(dev)
-    if prec == "bf16":
+    autocast = prec == "bf16-autocast"   # fp32 master weights, bf16 products: cap's own bf16
+    if prec == "bf16":                   # the whole model in bf16: less work, less accuracy
         model = model.to(torch.bfloat16); table = table.to(torch.bfloat16)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     crit = torch.nn.CrossEntropyLoss()
@@ -153,10 +157,11 @@ def train_bench(feats, caps, steps, prec):
         batches.append((rows.to(dev), ids.to(dev), lengths, pack_padded_sequence(ids, lengths, batch_first=True)[0].to(dev)))
     def step(k):
         rows, ids, lengths, tgt = batches[k % len(batches)]
-        f = table[rows]
-        e = torch.cat((model.proj(f).unsqueeze(1), model.embed(ids)), 1)
-        h, _ = model.lstm(pack_padded_sequence(e, lengths, batch_first=True))
-        loss = crit(model.linear(h[0]).float(), tgt)
+        with torch.autocast("cuda" if dev == "cuda" else "cpu", dtype=torch.bfloat16, enabled=autocast):
+            f = table[rows]
+            e = torch.cat((model.proj(f).unsqueeze(1), model.embed(ids)), 1)
+            h, _ = model.lstm(pack_padded_sequence(e, lengths, batch_first=True))
+            loss = crit(model.linear(h[0]).float(), tgt)
         opt.zero_grad(); loss.backward(); opt.step()
     for k in range(3): step(k)
     sync(torch)
@@ -169,6 +174,7 @@ def train_bench(feats, caps, steps, prec):
 def encode_bench(batch, iters, prec):
     import torch, torchvision
     set_precision(torch, prec)
+    torch.backends.cudnn.benchmark = True   # PyTorch at its best: cuDNN picks by timing
     m = torchvision.models.resnet152().eval().to(DEV).to(memory_format=torch.channels_last)
     dt = torch.bfloat16 if prec == "bf16" else torch.float32
     m = m.to(dt)
@@ -228,10 +234,17 @@ def generate_bench(model_path, feats, n, K, B):
         s = time.perf_counter() - t
     print("torch generate %s: %d captions in %.2f s, %.0f captions/s" % ("greedy" if K == 1 else "beam %d" % K, len(F), s, len(F) / s))
 
-if __name__ == "__main__":
-    a = sys.argv[1:]
+def main(a):
     cmd = a[0] if a else ""
-    if cmd == "versions": versions()
+    if cmd == "multi":
+        import shlex, traceback
+        for job in a[1:]:
+            try:
+                main(shlex.split(job))
+            except Exception:
+                print("torch_side %s failed:" % job); traceback.print_exc(limit=3, file=sys.stdout)
+            sys.stdout.flush()
+    elif cmd == "versions": versions()
     elif cmd == "make-weights": make_weights(a[1])
     elif cmd == "compare-losses": sys.exit(compare_losses(a[1], a[2], float(a[3])))
     elif cmd == "load-model": sys.exit(load_model(*a[1:3]))
@@ -242,3 +255,6 @@ if __name__ == "__main__":
     elif cmd == "generate-bench": generate_bench(a[1], a[2], int(a[3]), int(a[4]), int(a[5]))
     else:
         print(__doc__, file=sys.stderr); sys.exit(2)
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -529,6 +529,31 @@ static void bf16_cases(const cap_ops *ref, vec *fp32_refs)
 	ref->set_precision(CAP_PRECISION_FP32);
 }
 
+/* The cuda backend's fast precisions: bf16 meets the fp32 bounds against ref's bf16 (cuBLAS
+ * multiplies bf16 operands with fp32 sums, as ref's definition does), tf32 lands between fp32's
+ * bound and bf16's distance (its operands keep 10 mantissa bits, bf16's 7). */
+static void cuda_precision_cases(const cap_ops *cuda, const cap_ops *ref, vec *fp32_refs)
+{
+	for (int i = 0; i < NCASES; i++) {
+		if (strcmp(cases[i].op, "gemm") && strcmp(cases[i].op, "matmul"))
+			continue;
+		CHECK(ref->set_precision(CAP_PRECISION_BF16) == 0 && cuda->set_precision(CAP_PRECISION_BF16) == 0,
+		      "ref and cuda take bf16");
+		vec b = run_case(ref, i), v = run_case(cuda, i);
+		double e = nmse(&v, &b);
+		CHECK(e <= cases[i].tol, "cuda %s [%s] in bf16: nmse %.3g against ref's bf16 (bound %.0e)",
+		      cases[i].op, cases[i].shape, e, cases[i].tol);
+		ref->set_precision(CAP_PRECISION_FP32);
+		CHECK(cuda->set_precision(CAP_PRECISION_TF32) == 0, "cuda takes tf32");
+		vec t = run_case(cuda, i);
+		double et = nmse(&t, &fp32_refs[i]);
+		CHECK(et <= 1e-5, "cuda %s [%s] in tf32: nmse %.3g against fp32 (bound 1e-05)", cases[i].op,
+		      cases[i].shape, et);
+		cuda->set_precision(CAP_PRECISION_FP32);
+		free(b.v); free(v.v); free(t.v);
+	}
+}
+
 int main(void)
 {
 	ref_gemm_oracle();
@@ -541,9 +566,10 @@ int main(void)
 	bf16_cases(ref, refs);
 
 	const cap_ops *cuda;
-	if (cap_ops_open("cuda", &cuda) == 0)
+	if (cap_ops_open("cuda", &cuda) == 0) {
 		run_backend(cuda, refs, 0, NULL);
-	else
+		cuda_precision_cases(cuda, ref, refs);
+	} else
 		SKIP("cuda: %s", cap_errmsg());
 
 	base = cap_ops_cpu();
