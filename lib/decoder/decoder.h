@@ -136,6 +136,8 @@ typedef struct cap_decoder_state {
 	float *logits;  /* (capacity, V), unused on host-memory backends (logp itself is used) */
 	uint32_t *ids;  /* (capacity) */
 	int32_t *idx;   /* (capacity) */
+	void *topk;     /* (capacity, CAP_TOPK_MAX) values then as many indices, made by the first
+	                   cap_decoder_step_topk (and logits with it on host-memory backends) */
 } cap_decoder_state;
 
 cap_decoder_state *cap_decoder_state_new(const cap_decoder *m, int capacity);
@@ -145,6 +147,12 @@ void cap_decoder_start(const cap_decoder *m, cap_decoder_state *s, const float *
 /* ids (B) < V: one LSTM step on embed(ids); writes log-softmax of the logits to logp (B, V)
  * (logp may be NULL to only advance the state). */
 void cap_decoder_step(const cap_decoder *m, cap_decoder_state *s, const uint32_t *ids, float *logp);
+/* cap_decoder_step that returns only the k best words of each row's log-softmax (row_topk of
+ * ops.h: best first, ties to the lower id, columns ex0 and ex1 left out): vals (B, k) and idx
+ * (B, k), host arrays. The full (B, V) log-probabilities stay in backend memory, so a GPU sends
+ * back k words a row instead of the vocabulary. 1 <= k <= CAP_TOPK_MAX. */
+void cap_decoder_step_topk(const cap_decoder *m, cap_decoder_state *s, const uint32_t *ids, int k,
+                           int ex0, int ex1, float *vals, int32_t *idx);
 /* dst rows i < n become src rows idx[i] (0 <= idx[i] < src->batch); dst may be src; dst->batch
  * becomes n (n <= dst->capacity). Both states must come from the same model. */
 void cap_decoder_state_gather(cap_decoder_state *dst, const cap_decoder_state *src,

@@ -46,6 +46,8 @@ void cap_decoder_state_free(cap_decoder_state *s)
 	ops->free(s->feat); ops->free(s->ids); ops->free(s->idx);
 	if (s->logits)
 		ops->free(s->logits);
+	if (s->topk)
+		ops->free(s->topk);
 	free(s);
 }
 
@@ -78,10 +80,21 @@ void cap_decoder_start(const cap_decoder *m, cap_decoder_state *s, const float *
 	state_advance(m, s, 1);
 }
 
+/* lg (B, V) = log_softmax(h W_lin^T + b_lin) of the top layer's rows, in backend memory. */
+static void log_probs(const cap_decoder *m, cap_decoder_state *s, float *lg)
+{
+	const cap_ops *ops = s->ops;
+	int B = s->batch, H = m->cfg.hidden, V = m->cfg.vocab;
+	const float *h = s->h + (size_t)(m->cfg.layers - 1) * s->capacity * H;
+	ops->bias_rows(lg, m->dev.p.lin_b, NULL, B, V);
+	ops->matmul(h, B, m->dev.lin, 1, 1, lg);
+	ops->log_softmax_rows(lg, B, V);
+}
+
 void cap_decoder_step(const cap_decoder *m, cap_decoder_state *s, const uint32_t *ids, float *logp)
 {
 	const cap_ops *ops = s->ops;
-	int B = s->batch, E = m->cfg.embed, H = m->cfg.hidden, V = m->cfg.vocab;
+	int B = s->batch, E = m->cfg.embed, V = m->cfg.vocab;
 	for (int b = 0; b < B; b++)
 		assert(ids[b] < (uint32_t)V);
 	ops->upload(s->ids, ids, sizeof(uint32_t) * B);
@@ -89,13 +102,30 @@ void cap_decoder_step(const cap_decoder *m, cap_decoder_state *s, const uint32_t
 	state_advance(m, s, 0);
 	if (!logp)
 		return;
-	const float *h = s->h + (size_t)(m->cfg.layers - 1) * s->capacity * H;
 	/* On host-memory backends the caller's array is backend memory already. */
 	float *lg = ops->host_memory ? logp : s->logits;
-	ops->bias_rows(lg, m->dev.p.lin_b, NULL, B, V);
-	ops->matmul(h, B, m->dev.lin, 1, 1, lg);
-	ops->log_softmax_rows(lg, B, V);
+	log_probs(m, s, lg);
 	ops->download(logp, lg, sizeof(float) * (size_t)B * V);
+}
+
+void cap_decoder_step_topk(const cap_decoder *m, cap_decoder_state *s, const uint32_t *ids, int k,
+                           int ex0, int ex1, float *vals, int32_t *idx)
+{
+	assert(k >= 1 && k <= CAP_TOPK_MAX);
+	const cap_ops *ops = s->ops;
+	int B = s->batch, V = m->cfg.vocab;
+	size_t cap = (size_t)s->capacity;
+	cap_decoder_step(m, s, ids, NULL);
+	if (!s->logits)
+		s->logits = dev_alloc(ops, cap * V, sizeof(float));
+	if (!s->topk)
+		s->topk = dev_alloc(ops, cap * CAP_TOPK_MAX, sizeof(float) + sizeof(int32_t));
+	float *tv = s->topk;
+	int32_t *ti = (int32_t *)(tv + cap * CAP_TOPK_MAX);
+	log_probs(m, s, s->logits);
+	ops->row_topk(s->logits, B, V, k, ex0, ex1, tv, ti);
+	ops->download(vals, tv, sizeof(float) * (size_t)B * k);
+	ops->download(idx, ti, sizeof(int32_t) * (size_t)B * k);
 }
 
 void cap_decoder_state_gather(cap_decoder_state *dst, const cap_decoder_state *src,

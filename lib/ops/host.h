@@ -48,6 +48,8 @@ void cap_ref_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, f
                                double *loss);
 /* one row of softmax_xent_rows; the cpu backend finishes odd rows with it */
 double cap_ref_softmax_xent_row(float *v, uint32_t target, int V, float grad_scale);
+void cap_ref_row_topk(const float *x, int rows, int n, int k, int ex0, int ex1, float *vals,
+                      int32_t *idx);
 void cap_ref_dropout_forward(const float *h, float *mask, float *hd, size_t n, float p, uint64_t seed);
 void cap_ref_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
                        const cap_adam_consts *k);

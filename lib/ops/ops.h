@@ -30,7 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CAP_OPS_ABI 1   /* bumped when the table changes; a loaded module must match */
+#define CAP_OPS_ABI 2   /* bumped when the table changes; a loaded module must match */
+#define CAP_TOPK_MAX 16 /* the largest k of row_topk */
 
 struct cap_resnet;
 typedef struct cap_weight cap_weight;    /* a backend's prepared weight matrix */
@@ -154,6 +155,13 @@ typedef struct cap_ops {
 	 * Tolerance: nmse <= 1e-12 for loss and x. */
 	void (*softmax_xent_rows)(float *x, const uint32_t *target, int n, int V, float grad_scale,
 	                          double *loss);
+	/* The k best columns of each row of x (rows, n), best first in the order "larger value,
+	 * then lower column" (cap_topk_better), skipping the columns ex0 and ex1 (-1: none) and NaN
+	 * values: vals (rows, k) and idx (rows, k), backend memory; a row with fewer than k such
+	 * columns ends with -inf and -1. 1 <= k <= CAP_TOPK_MAX. Exact. It lets a search read k
+	 * words a row instead of the whole vocabulary (greedy and beam on a GPU). */
+	void (*row_topk)(const float *x, int rows, int n, int k, int ex0, int ex1, float *vals,
+	                 int32_t *idx);
 
 	/* ---- regularisation and optimiser ---- */
 	/* Inverted dropout of h (n) with drop probability p in (0, 1): mask[i] = 1/(1-p) when
@@ -201,6 +209,16 @@ __host__ __device__
 static inline uint64_t cap_dropout_seed_at(uint64_t seed, uint64_t k)
 {
 	return seed + k * 0x9e3779b97f4a7c15ull;
+}
+
+/* The order of row_topk: (v, i) comes before (bv, bi) when v > bv, or v == bv and i < bi; NaN
+ * never comes first. */
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+static inline int cap_topk_better(float v, int i, float bv, int bi)
+{
+	return v > bv || (v == bv && i < bi);
 }
 
 /* "fp32", "tf32", "bf16" -> *p; -1 with cap_errmsg() otherwise. */

@@ -22,6 +22,16 @@ static int gen_step(void *ctx, const uint32_t *ids, int rows, float *logp)
 	return 0;
 }
 
+static int gen_step_topk(void *ctx, const uint32_t *ids, int rows, int k, int ex0, int ex1,
+                         float *vals, int32_t *idx)
+{
+	cap_generator *g = ctx;
+	if (rows != g->s->batch)
+		return cap_fail("internal: %d rows fed to a state of %d", rows, g->s->batch);
+	cap_decoder_step_topk(g->m, g->s, ids, k, ex0, ex1, vals, idx);
+	return 0;
+}
+
 static int gen_gather(void *ctx, const int *idx, int n)
 {
 	cap_generator *g = ctx;
@@ -69,7 +79,16 @@ cap_generator *cap_generator_open(const char *path, const cap_ops *ops, cap_sear
 	g->so = *o;
 	g->batch = batch;
 	g->s = cap_decoder_state_new(g->m, cap_search_rows(o, batch));
-	g->stepper = (cap_stepper){ g, g->m->cfg.vocab, gen_step, gen_gather };
+	g->stepper = (cap_stepper){ g, g->m->cfg.vocab, gen_step, gen_gather, NULL, 0 };
+	/* A GPU would send back (rows, V) log-probabilities every step: there the search reads each
+	 * row's best words alone. On the host the full rows are already where the search reads
+	 * them, and its own scan skips most words faster; CAP_SEARCH_TOPK=1 takes the top-k path
+	 * there too (the tests compare the two). */
+	const char *tk = getenv("CAP_SEARCH_TOPK");
+	if (!ops->host_memory || (tk && !strcmp(tk, "1"))) {
+		g->stepper.step_topk = gen_step_topk;
+		g->stepper.topk_max = CAP_TOPK_MAX;
+	}
 	return g;
 fail:
 	cap_generator_free(g);

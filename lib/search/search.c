@@ -93,6 +93,12 @@ static uint32_t argmax(const float *x, int n, const cap_search_opts *o)
 	return argmax_slow(x, n, o);   /* the maximum is a banned word's, or the row is NaN */
 }
 
+/* A word id as row_topk's excluded column: -1 when it is no column of the vocabulary. */
+static int word_or_none(uint32_t w, int V)
+{
+	return w < (uint32_t)V ? (int)w : -1;
+}
+
 /* ---- greedy ---- */
 
 static int search_greedy(const cap_stepper *m, int B, const cap_search_opts *o,
@@ -105,16 +111,29 @@ static int search_greedy(const cap_stepper *m, int B, const cap_search_opts *o,
 	int *ended = cap_xcalloc(B, sizeof *ended);
 	int *row_img = cap_xmalloc(B * sizeof *row_img), *keep = cap_xmalloc(B * sizeof *keep);
 	uint32_t *ids = cap_xmalloc(B * sizeof *ids);
-	float *logp = cap_xmalloc((size_t)B * V * sizeof *logp);
+	/* with step_topk the best word of each row comes back alone (tv, ti), else whole rows */
+	int topk = m->step_topk != NULL;
+	float *logp = topk ? NULL : cap_xmalloc((size_t)B * V * sizeof *logp);
+	float *tv = topk ? cap_xmalloc(B * sizeof *tv) : NULL;
+	int32_t *ti = topk ? cap_xmalloc(B * sizeof *ti) : NULL;
 	int rows = B;
 	for (int b = 0; b < B; b++) { row_img[b] = b; ids[b] = o->start_id; }
 	for (int t = 0; t < L && rows > 0; t++) {
-		if (m->step(m->ctx, ids, rows, logp) < 0) goto out;
+		if (topk ? m->step_topk(m->ctx, ids, rows, 1, word_or_none(o->pad_id, V),
+		                        word_or_none(o->start_id, V), tv, ti) < 0
+		         : m->step(m->ctx, ids, rows, logp) < 0)
+			goto out;
 		int nk = 0;
 		for (int r = 0; r < rows; r++) {
 			int b = row_img[r];
-			uint32_t w = argmax(logp + (size_t)r * V, V, o);
-			lp[b] += logp[(size_t)r * V + w];
+			uint32_t w;
+			if (topk) {   /* no allowed word that is a number: word 0, as argmax_slow */
+				w = ti[r] < 0 ? 0 : (uint32_t)ti[r];
+				lp[b] += ti[r] < 0 ? NAN : tv[r];
+			} else {
+				w = argmax(logp + (size_t)r * V, V, o);
+				lp[b] += logp[(size_t)r * V + w];
+			}
 			if (w == o->end_id) { ended[b] = 1; continue; }
 			words[(size_t)b * L + len[b]++] = w;
 			keep[nk] = r;
@@ -133,6 +152,7 @@ static int search_greedy(const cap_stepper *m, int B, const cap_search_opts *o,
 	rc = 0;
 out:
 	free(words); free(len); free(lp); free(ended); free(row_img); free(keep); free(ids); free(logp);
+	free(tv); free(ti);
 	return rc;
 }
 
@@ -199,7 +219,11 @@ static int search_beam(const cap_stepper *m, int B, const cap_search_opts *o,
 	int *nlive = cap_xcalloc(B, sizeof *nlive);
 	int *idx = cap_xmalloc((size_t)B * K * sizeof *idx);
 	uint32_t *ids = cap_xmalloc((size_t)B * K * sizeof *ids);
-	float *logp = cap_xmalloc((size_t)B * K * V * sizeof *logp);
+	/* with step_topk each row's K best words come back (tv, ti), else whole rows */
+	int topk = m->step_topk != NULL && K <= m->topk_max;
+	float *logp = topk ? NULL : cap_xmalloc((size_t)B * K * V * sizeof *logp);
+	float *tv = topk ? cap_xmalloc((size_t)B * K * K * sizeof *tv) : NULL;
+	int32_t *ti = topk ? cap_xmalloc((size_t)B * K * K * sizeof *ti) : NULL;
 	cand *top = cap_xmalloc(K * sizeof *top);
 	for (int b = 0; b < B; b++) {
 		res[b].hyps = cap_xcalloc(K, sizeof *res[b].hyps);
@@ -209,11 +233,26 @@ static int search_beam(const cap_stepper *m, int B, const cap_search_opts *o,
 	}
 	int rows = B;
 	for (int t = 0; t < L && rows > 0; t++) {
-		if (m->step(m->ctx, ids, rows, logp) < 0) goto out;
+		if (topk ? m->step_topk(m->ctx, ids, rows, K, word_or_none(o->pad_id, V),
+		                        word_or_none(o->start_id, V), tv, ti) < 0
+		         : m->step(m->ctx, ids, rows, logp) < 0)
+			goto out;
 		int row0 = 0, nrows = 0;
 		for (int b = 0; b < B; b++) {
 			int nl = nlive[b], k = K - res[b].n, nt = 0;
-			for (int h = 0; h < nl; h++) {
+			for (int h = 0; h < nl && topk; h++) {
+				/* The row's K best, best first: once one cannot enter a full list, none after
+				 * it can. They arrive in the order the full scan meets equal scores in (row,
+				 * then lower word), so the list is the one it makes. */
+				size_t r = (size_t)(row0 + h) * K;
+				double s0 = score[b * K + h];
+				for (int j = 0; j < K && ti[r + j] >= 0; j++) {
+					double sc = s0 + tv[r + j];
+					if (nt == k && !(sc > top[k - 1].s)) break;
+					top_insert(top, &nt, k, sc, h, (uint32_t)ti[r + j]);
+				}
+			}
+			for (int h = 0; h < nl && !topk; h++) {
 				const float *lp = logp + (size_t)(row0 + h) * V;
 				double s0 = score[b * K + h];
 				/* Most words cannot enter a full list: compare against its worst first, and
@@ -286,7 +325,7 @@ out:
 	if (rc < 0)
 		for (int b = 0; b < B; b++) cap_search_result_free(&res[b]);
 	free(words); free(nwords); free(score); free(nscore); free(nlive); free(idx); free(ids);
-	free(logp); free(top);
+	free(logp); free(top); free(tv); free(ti);
 	return rc;
 }
 

@@ -39,6 +39,15 @@ typedef struct cap_stepper {
 	/* Row i < n of the new state = row idx[i] of the old one; the row count becomes n.
 	 * Returns 0 or -1. */
 	int (*gather)(void *ctx, const int *idx, int n);
+	/* Optional (NULL: not offered): step, reporting only the k best words of each row instead
+	 * of all V: vals (rows, k) their log-probabilities, idx (rows, k) the words, best first, ties
+	 * to the lower id, the words ex0 and ex1 (pad and start) left out, -1 past a row's last
+	 * word; 1 <= k <= topk_max. Greedy and beam search (beam <= topk_max) then use it; their
+	 * results are the same as with step (the k best of each row hold every extension that can
+	 * enter an image's k best). On a GPU it spares sending the whole (rows, V) back. */
+	int (*step_topk)(void *ctx, const uint32_t *ids, int rows, int k, int ex0, int ex1,
+	                 float *vals, int32_t *idx);
+	int topk_max;
 } cap_stepper;
 
 typedef struct cap_search_opts {

@@ -30,6 +30,12 @@ check_same "features from stdin" "$T/gen-stdin.mp" "$T/gen.mp"
 cap-generate --model "$M" --beam 3 --nbest 2 "$T/feats.mp" >"$T/beam.mp"
 check_eq "beam 3 with --nbest 2: two ranked hypotheses per image" \
 	"$(dump "$T/beam.mp" | grep -c '"nbest":\[{"caption":[^}]*},{"caption":[^}]*}\]}$')" 6
+# the search over each row's best words (row_topk, what --device cuda takes) writes the same
+# streams as the search over whole rows
+CAP_SEARCH_TOPK=1 cap-generate --model "$M" "$T/feats.mp" >"$T/gen-topk.mp"
+check_same "greedy over row_topk = greedy over whole rows" "$T/gen-topk.mp" "$T/gen.mp"
+CAP_SEARCH_TOPK=1 cap-generate --model "$M" --beam 3 --nbest 2 "$T/feats.mp" >"$T/beam-topk.mp"
+check_same "beam 3 over row_topk = beam 3 over whole rows" "$T/beam-topk.mp" "$T/beam.mp"
 # bf16 on cpu (AVX512-BF16 only) follows ref's bf16 definition: the same ids, log-probabilities
 # within 1e-5 relative, and not those of fp32 (else bf16 was not in effect). A near tie can
 # make bf16 and fp32 captions differ, so those are not compared.

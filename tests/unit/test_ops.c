@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "encoder/resnet.h"
+#include "ops/host.h"
 #include "ops/ops.h"
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +221,33 @@ static void c_log_softmax(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
 	free(x);
 }
 
+/* row_topk: rows, n, k, coarse (values on a grid of 8 steps, so that most rows hold ties, with
+ * NaN and -inf scattered in); columns 0 and 1 excluded as a search excludes pad and start */
+static void c_topk(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int rows = sh[0], n = sh[1], k = sh[2];
+	size_t nn = (size_t)rows * n;
+	float *x = rnd(r, nn, -8, 8);
+	if (sh[3])
+		for (size_t i = 0; i < nn; i++) {
+			x[i] = floorf(x[i]);
+			uint64_t u = cap_rng_below(r, 16);
+			if (u == 0) x[i] = NAN;
+			if (u == 1) x[i] = -INFINITY;
+		}
+	float *dx = up(o, x, nn * F), *dv = o->alloc((size_t)rows * k * F), *v = malloc((size_t)rows * k * F);
+	int32_t *di = o->alloc((size_t)rows * k * sizeof(int32_t)), *ix = malloc((size_t)rows * k * sizeof(int32_t));
+	o->row_topk(dx, rows, n, k, 0, 1, dv, di);
+	o->download(v, dv, (size_t)rows * k * F);
+	o->download(ix, di, (size_t)rows * k * sizeof(int32_t));
+	for (size_t i = 0; i < (size_t)rows * k; i++) {
+		put(out, isinf(v[i]) ? -1e30 : v[i]);   /* -inf would make the error NaN */
+		put(out, ix[i]);
+	}
+	o->free(dx); o->free(dv); o->free(di);
+	free(x); free(v); free(ix);
+}
+
 /* softmax_xent_rows: n, V, with gradient */
 static void c_xent(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
 {
@@ -359,6 +387,10 @@ static const tcase cases[] = {
 	{ "log_softmax_rows", c_log_softmax, { 3, 7 }, 1e-12, "3x7" },
 	{ "softmax_xent_rows", c_xent, { 827, 2539, 1 }, 1e-12, "827x2539 grad" },
 	{ "softmax_xent_rows", c_xent, { 9, 37, 0 }, 1e-12, "9x37 loss only" },
+	{ "row_topk", c_topk, { 768, 2539, 3, 0 }, 0, "768x2539 k3" },
+	{ "row_topk", c_topk, { 256, 2539, 1, 1 }, 0, "256x2539 k1 ties nan" },
+	{ "row_topk", c_topk, { 40, 300, 16, 1 }, 0, "40x300 k16 ties nan" },
+	{ "row_topk", c_topk, { 9, 6, 8, 1 }, 0, "9x6 k8 short rows" },
 	{ "dropout_forward", c_dropout, { 100003, 30 }, 0, "100003 p=0.3" },
 	{ "dropout_forward", c_dropout, { 7, 50 }, 0, "7 p=0.5" },
 	{ "adam_step", c_adam, { 100003, 4 }, 0, "100003 x 4 steps" },
@@ -436,6 +468,47 @@ static void bad_adam(float *p, const float *g, float *m, float *v, size_t n, con
 	cap_adam_consts k2 = *k;
 	k2.eps = 1e-6f;   /* shows in the tiny-gradient elements: adam must be exact */
 	base->adam_step(p, g, m, v, n, &k2);
+}
+
+/* The ref row_topk against a sort: the allowed, non-NaN columns of a row sorted by value
+ * descending then column ascending, the first k of them. */
+static const float *topk_row;
+static int topk_cmp(const void *pa, const void *pb)
+{
+	int a = *(const int *)pa, b = *(const int *)pb;
+	float va = topk_row[a], vb = topk_row[b];
+	return va > vb ? -1 : va < vb ? 1 : a - b;
+}
+static void ref_topk_oracle(void)
+{
+	cap_rng r;
+	cap_rng_seed(&r, 11);
+	int rows = 50, n = 97, k = 16, good = 1;
+	float *x = rnd(&r, (size_t)rows * n, -4, 4), v[16];
+	int32_t ix[16];
+	int order[97];
+	for (int i = 0; i < rows * n; i++) {
+		x[i] = floorf(x[i]);
+		if (i % 13 == 0) x[i] = NAN;
+		if (i % 17 == 0) x[i] = -INFINITY;
+	}
+	for (int row = 0; row < rows; row++) {
+		const float *xr = x + (size_t)row * n;
+		int m = 0;
+		for (int i = 0; i < n; i++)
+			if (i != 3 && i != 5 && !isnan(xr[i]))
+				order[m++] = i;
+		topk_row = xr;
+		qsort(order, m, sizeof *order, topk_cmp);
+		cap_ref_row_topk(xr, 1, n, k, 3, 5, v, ix);
+		for (int j = 0; j < k; j++) {
+			int want = j < m ? order[j] : -1;
+			if (ix[j] != want || (want >= 0 && v[j] != xr[want]) || (want < 0 && v[j] != -INFINITY))
+				good = 0;
+		}
+	}
+	free(x);
+	CHECK(good, "ref row_topk equals a sort by (value desc, column asc), NaN and excluded columns left out");
 }
 
 /* The ref GEMM against a double precision oracle. */
@@ -557,6 +630,7 @@ static void cuda_precision_cases(const cap_ops *cuda, const cap_ops *ref, vec *f
 int main(void)
 {
 	ref_gemm_oracle();
+	ref_topk_oracle();
 	const cap_ops *ref = cap_ops_ref();
 	vec refs[NCASES];
 	for (int i = 0; i < NCASES; i++)

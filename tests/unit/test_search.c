@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "core/error.h"
+#include "ops/host.h"
 #include "search/search.h"
 
 #define END 2u
@@ -31,11 +32,14 @@ static uint64_t mix(uint64_t z)
 	return z ^ (z >> 31);
 }
 
+static int toy_coarse;   /* logits on a grid of 1/2: rows full of ties */
+
 static void toy_logp(const toy *t, uint64_t h, float *lp)
 {
 	double mx = -INFINITY, s = 0, *x = malloc(t->V * sizeof *x);
 	for (int w = 0; w < t->V; w++) {
 		x[w] = (double)(mix(h * 1315423911u + w) >> 11) * 0x1p-53 * 6 - 3;
+		if (toy_coarse) x[w] = floor(x[w] * 2) / 2;
 		if (w == 0 || w == (int)START) x[w] -= 30;   /* <pad>, <start> unlikely */
 		if (w == (int)END) x[w] += t->end_bias;
 		if (x[w] > mx) mx = x[w];
@@ -80,7 +84,19 @@ static void toy_start(toy *t, int V, double end_bias, const int *images, int B, 
 	for (int b = 0; b < B; b++) t->h[b] = mix(1000 + images[b]);
 }
 
-static cap_stepper stepper(toy *t) { return (cap_stepper){ t, t->V, toy_step, toy_gather }; }
+static cap_stepper stepper(toy *t) { return (cap_stepper){ t, t->V, toy_step, toy_gather, NULL, 0 }; }
+
+/* The toy's step seen through row_topk (as a GPU decoder offers it): the ref op on its rows. */
+static int toy_step_topk(void *ctx, const uint32_t *ids, int rows, int k, int ex0, int ex1,
+                         float *vals, int32_t *idx)
+{
+	toy *t = ctx;
+	float *lp = malloc((size_t)(rows ? rows : 1) * t->V * sizeof *lp);
+	int rc = toy_step(ctx, ids, rows, lp);
+	if (rc == 0) cap_ref_row_topk(lp, rows, t->V, k, ex0, ex1, vals, idx);
+	free(lp);
+	return rc;
+}
 
 /* ---- references: one image at a time, written as plainly as possible ---- */
 
@@ -364,6 +380,40 @@ static void test_options(void)
 	free(t.h);
 }
 
+/* Greedy and beam search through step_topk give what they give through whole rows: every
+ * hypothesis of every image, its words, log-probability and end, on random and tie-ridden
+ * rows, with the end id common, rare or absent. */
+static void test_topk_path(int V, double end_bias, int K, int max_len, int coarse)
+{
+	enum { B = 7 };
+	int images[B] = { 3, 1, 4, 1, 5, 9, 2 };
+	toy_coarse = coarse;
+	cap_search_opts o;
+	cap_search_opts_default(&o);
+	o.beam = K; o.nbest = K; o.max_len = max_len;
+	cap_search_result full[B], part[B];
+	toy t1, t2;
+	toy_start(&t1, V, end_bias, images, B, B * K);
+	toy_start(&t2, V, end_bias, images, B, B * K);
+	cap_stepper m1 = stepper(&t1), m2 = stepper(&t2);
+	m2.step_topk = toy_step_topk;
+	m2.topk_max = 16;
+	int same = cap_search(&m1, B, &o, 0, full) == 0 && cap_search(&m2, B, &o, 0, part) == 0;
+	for (int b = 0; b < B && same; b++) {
+		same = full[b].n == part[b].n;
+		for (int i = 0; i < full[b].n && same; i++) {
+			const cap_hyp *x = &full[b].hyps[i], *y = &part[b].hyps[i];
+			same = x->n == y->n && x->logprob == y->logprob && x->ended == y->ended &&
+			       !memcmp(x->ids, y->ids, x->n * sizeof *x->ids);
+		}
+	}
+	CHECK(same, "%s %d over step_topk = over whole rows (V %d, end bias %g, max_len %d%s)",
+	      K == 1 ? "greedy" : "beam", K, V, end_bias, max_len, coarse ? ", ties everywhere" : "");
+	for (int b = 0; b < B; b++) { cap_search_result_free(&full[b]); cap_search_result_free(&part[b]); }
+	free(t1.h); free(t2.h);
+	toy_coarse = 0;
+}
+
 /* A model giving the same row at every step: checks argmax ties and banned words. */
 static const float *fixed_row;
 static int fixed_step(void *ctx, const uint32_t *ids, int rows, float *logp)
@@ -376,7 +426,7 @@ static int fixed_gather(void *ctx, const int *idx, int n) { (void)ctx; (void)idx
 
 static void test_argmax_rules(void)
 {
-	cap_stepper m = { NULL, 6, fixed_step, fixed_gather };
+	cap_stepper m = { NULL, 6, fixed_step, fixed_gather, NULL, 0 };
 	cap_search_opts o;
 	cap_search_opts_default(&o);
 	o.max_len = 4;
@@ -413,6 +463,12 @@ int main(void)
 	test_beam(200, 1.0, 5, 20, 0);
 	test_beam(60, -100, 3, 7, 0);   /* no <end> ever: live ones finish at max_len */
 	test_beam(60, 0.5, 4, 16, 0.7); /* length penalty ranking */
+	test_topk_path(30, 0, 1, 20, 0);
+	test_topk_path(30, 0, 1, 20, 1);
+	test_topk_path(200, 1.0, 3, 20, 0);
+	test_topk_path(200, 1.0, 3, 20, 1);
+	test_topk_path(60, -100, 5, 7, 1);
+	test_topk_path(40, 0.5, 16, 12, 1);
 	test_sampling();
 	test_options();
 	return check_exit();

@@ -100,6 +100,9 @@ void cap_cuda_log_softmax_rows(float *x, int rows, int n);
 void cap_cuda_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale,
                                 double *loss);
 
+/* topk.cu */
+void cap_cuda_row_topk(const float *x, int rows, int n, int k, int ex0, int ex1, float *vals, int32_t *idx);
+
 /* adam.cu */
 void cap_cuda_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
                         const cap_adam_consts *k);

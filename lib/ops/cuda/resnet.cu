@@ -261,9 +261,8 @@ static int build(cap_encoder *e, cap_resnet *net, int take)
 {
 	if (add_conv(e, &net->stem, e->h, e->w, take, &e->stem) < 0)
 		return -1;
-	conv_plan *s = &e->convs[e->stem];
-	e->sh = s->oh;
-	e->sw = s->ow;
+	e->sh = e->convs[e->stem].oh;
+	e->sw = e->convs[e->stem].ow;
 	e->ph = cap_conv_out_size(e->sh, 3, 2, 1);
 	e->pw = cap_conv_out_size(e->sw, 3, 2, 1);
 	/* the stem's input and the pool's output share the buffers too */
@@ -280,19 +279,19 @@ static int build(cap_encoder *e, cap_resnet *net, int take)
 		p->c3 = p->down = -1;
 		if (add_conv(e, &b->c1, h, w, take, &p->c1) < 0)
 			return -1;
-		conv_plan *c1 = &e->convs[p->c1];
-		if (add_conv(e, &b->c2, c1->oh, c1->ow, take, &p->c2) < 0)
+		/* indices, not pointers, into e->convs: every add_conv may move the array */
+		if (add_conv(e, &b->c2, e->convs[p->c1].oh, e->convs[p->c1].ow, take, &p->c2) < 0)
 			return -1;
-		conv_plan *last = &e->convs[p->c2];
+		int last = p->c2;
 		if (b->c3.k) {
-			if (add_conv(e, &b->c3, last->oh, last->ow, take, &p->c3) < 0)
+			if (add_conv(e, &b->c3, e->convs[last].oh, e->convs[last].ow, take, &p->c3) < 0)
 				return -1;
-			last = &e->convs[p->c3];
+			last = p->c3;
 		}
 		if (b->down.k && add_conv(e, &b->down, h, w, take, &p->down) < 0)
 			return -1;
-		h = last->oh;
-		w = last->ow;
+		h = e->convs[last].oh;
+		w = e->convs[last].ow;
 	}
 	e->fh = h;
 	e->fw = w;

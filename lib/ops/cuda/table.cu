@@ -141,6 +141,7 @@ int cap_ops_module_init(int abi, const cap_ops **out, char *err, size_t errlen)
 	o->lstm_cell_backward = cap_cuda_lstm_cell_backward;
 	o->log_softmax_rows = cap_cuda_log_softmax_rows;
 	o->softmax_xent_rows = cap_cuda_softmax_xent_rows;
+	o->row_topk = cap_cuda_row_topk;
 	o->dropout_forward = cap_cuda_dropout_forward;
 	o->adam_step = cap_cuda_adam_step;
 	o->encoder_new = cap_cuda_encoder_new;

@@ -31,6 +31,7 @@ static const cap_ops ref_ops = {
 	.lstm_cell_backward = cap_ref_lstm_cell_backward,
 	.log_softmax_rows = cap_ref_log_softmax_rows,
 	.softmax_xent_rows = cap_ref_softmax_xent_rows,
+	.row_topk = cap_ref_row_topk,
 	.dropout_forward = cap_ref_dropout_forward,
 	.adam_step = cap_ref_adam_step,
 	.encoder_new = cap_ref_encoder_new,
