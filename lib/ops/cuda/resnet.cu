@@ -146,6 +146,19 @@ static __global__ void avgpool_kernel(float *out, const T *in, int n, int hw, in
 	}
 }
 
+/* Whether a perf entry may run: strict fp32 takes only FMA implicit GEMMs (see the top). */
+static int algo_allowed(const cudnnConvolutionFwdAlgoPerf_t *pf, int strict)
+{
+	if (pf->status != CUDNN_STATUS_SUCCESS || pf->memory > WS_LIMIT)
+		return 0;
+	cudnnConvolutionFwdAlgo_t a = pf->algo;
+	return !strict || (pf->mathType != CUDNN_TENSOR_OP_MATH &&
+	                   pf->mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
+	                   (a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
+	                    a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+	                    a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM));
+}
+
 /* ---- building ---- */
 static int plan_conv(cap_encoder *e, cap_conv *c, int h, int w, conv_plan *p)
 {
@@ -175,18 +188,11 @@ static int plan_conv(cap_encoder *e, cap_conv *c, int h, int w, conv_plan *p)
 	DNN_TRY(cudnnGetConvolutionForwardAlgorithm_v7(e->dnn, p->x, p->wd, p->cd, p->y,
 	                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &nret, perf));
 	for (int i = 0; i < nret && !found; i++) {
-		if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > WS_LIMIT)
-			continue;
-		cudnnConvolutionFwdAlgo_t a = perf[i].algo;
 		/* strict: the descriptor stays at CUDNN_FMA_MATH, which keeps TF32 out whatever the
 		 * entry's math type; entries that need tensor cores are left out */
-		if (strict && (perf[i].mathType == CUDNN_TENSOR_OP_MATH ||
-		               perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ||
-		               (a != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM &&
-		                a != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM &&
-		                a != CUDNN_CONVOLUTION_FWD_ALGO_GEMM)))
+		if (!algo_allowed(&perf[i], strict))
 			continue;
-		p->algo = a;
+		p->algo = perf[i].algo;
 		if (!strict)
 			DNN_TRY(cudnnSetConvolutionMathType(p->cd, perf[i].mathType));
 		found = 1;
@@ -257,6 +263,62 @@ static int add_conv(cap_encoder *e, cap_conv *c, int h, int w, int take, int *id
 	return 0;
 }
 
+/* The heuristics' first choice is often not the fastest: time the algorithms of each distinct
+ * conv shape once on the real buffers, as PyTorch's cudnn.benchmark does, and keep the fastest
+ * allowed one (CAP_CUDNN_HEURISTIC=1 keeps the heuristics' choice). A few seconds at start for
+ * ResNet-152, paid back within a few thousand images. */
+static int tune(cap_encoder *e)
+{
+	void *tws = NULL;
+	size_t tws_bytes = WS_LIMIT;
+	if (cudaMalloc(&tws, tws_bytes) != cudaSuccess) {
+		cudaGetLastError();
+		return 0;   /* no room to time them: the heuristics' choices stand */
+	}
+	int strict = !e->bf16 && !e->tf32;
+	e->ws_bytes = 0;
+	for (int i = 0; i < e->nconvs; i++) {
+		conv_plan *p = &e->convs[i], *same = NULL;
+		for (int j = 0; j < i && !same; j++) {
+			conv_plan *q = &e->convs[j];
+			if (q->cin == p->cin && q->cout == p->cout && q->k == p->k && q->stride == p->stride &&
+			    q->pad == p->pad && q->h == p->h && q->w == p->w)
+				same = q;
+		}
+		if (same) {
+			p->algo = same->algo;
+			p->ws = same->ws;
+			cudnnMathType_t mt;
+			DNN_TRY(cudnnGetConvolutionMathType(same->cd, &mt));
+			DNN_TRY(cudnnSetConvolutionMathType(p->cd, mt));
+		} else {
+			cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+			int nret = 0;
+			if (!strict)   /* let every math type compete; each entry says its own */
+				DNN_TRY(cudnnSetConvolutionMathType(p->cd, e->bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_DEFAULT_MATH));
+			DNN_TRY(cudnnFindConvolutionForwardAlgorithmEx(e->dnn, p->x, e->buf[BX], p->wd, p->wdev, p->cd, p->y,
+			                                               e->buf[BA], CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &nret,
+			                                               perf, tws, tws_bytes));
+			for (int k = 0; k < nret; k++)
+				if (algo_allowed(&perf[k], strict)) {
+					p->algo = perf[k].algo;
+					if (!strict)
+						DNN_TRY(cudnnSetConvolutionMathType(p->cd, perf[k].mathType));
+					DNN_TRY(cudnnGetConvolutionForwardWorkspaceSize(e->dnn, p->x, p->wd, p->cd, p->y, p->algo, &p->ws));
+					break;
+				}
+		}
+		if (p->ws > e->ws_bytes)
+			e->ws_bytes = p->ws;
+		if (p->k == 3 && !same && strstr(e->impl, " by "))   /* name the first 3x3's choice */
+			snprintf(strstr(e->impl, " by ") + 4, sizeof e->impl - (strstr(e->impl, " by ") + 4 - e->impl),
+			         "%s (timed), on %s", algo_name(p->algo), cap_cuda.prop.name);
+	}
+	CU_TRY(cudaStreamSynchronize(cap_cuda.stream));
+	cudaFree(tws);
+	return 0;
+}
+
 static int build(cap_encoder *e, cap_resnet *net, int take)
 {
 	if (add_conv(e, &net->stem, e->h, e->w, take, &e->stem) < 0)
@@ -299,6 +361,12 @@ static int build(cap_encoder *e, cap_resnet *net, int take)
 		CU_TRY(cudaMalloc(&e->buf[i], e->buf_elems * e->esize));
 	CU_TRY(cudaMalloc((void **)&e->in_dev, sizeof(float) * in_elems));
 	CU_TRY(cudaMalloc((void **)&e->feat_dev, sizeof(float) * (size_t)e->batch * e->dim));
+	const char *heur = getenv("CAP_CUDNN_HEURISTIC");
+	if (!(heur && !strcmp(heur, "1"))) {
+		CU_TRY(cudaDeviceSynchronize());   /* the weights are up before anything is timed on them */
+		if (tune(e) < 0)
+			return -1;
+	}
 	if (e->ws_bytes)
 		CU_TRY(cudaMalloc(&e->ws, e->ws_bytes));
 	/* The weights went up with cudaMemcpy on the legacy stream, which the module's non-blocking
