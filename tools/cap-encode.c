@@ -25,7 +25,8 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: cap-encode --weights FILE|random[:SEED] [--batch N] [--threads N]\n"
 	        "                  [--resize 256 --crop 224 | --squash 224] [--shard K/N] [--basename]\n"
-	        "                  [--bf16] [--decoders N] [--device ref|cpu|cuda] [-o OUT] [IMAGE...]\n"
+	        "                  [--bf16] [--decoders N] [--device ref|cpu|cuda] [--stats] [-o OUT]\n"
+	        "                  [IMAGE...]\n"
 	        "Encodes JPEG/PNG images into ResNet features (a cap 'features' stream).\n"
 	        "  --weights FILE     torchvision ResNet weights (.safetensors or .pth); the depth is\n"
 	        "                     read from the file. random[:SEED]: a randomly initialised\n"
@@ -40,6 +41,7 @@ static void usage(FILE *f)
 	        "  --precision P      fp32 (default), bf16 (faster, ~1e-2 relative error), tf32 (cuda)\n"
 	        "  --bf16             the same as --precision bf16\n"
 	        "  --decoders N       image decoder threads (default 1)\n"
+	        "  --stats            print images, seconds and img/s of the loop at the end\n"
 	        "  --device D         ref, cpu (default) or cuda; --reference is --device ref\n"
 	        "  -o, --output OUT   write the stream to OUT (default: standard output)\n"
 	        "No IMAGE arguments: one path a line on standard input.\n");
@@ -61,6 +63,7 @@ int main(int argc, char **argv)
 		{"device", required_argument, NULL, 'D'},
 		{"reference", no_argument, NULL, 'R'},
 		{"precision", required_argument, NULL, 'P'},
+		{"stats", no_argument, NULL, 'T'},
 		{"output", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -68,7 +71,7 @@ int main(int argc, char **argv)
 	};
 	const char *weights = NULL, *out_path = "-", *shard = NULL, *device = cap_default_device();
 	const char *precision = NULL;
-	int batch = 2, threads = 0, basename_opt = 0, bf16 = 0, decoders = 1;
+	int batch = 2, threads = 0, basename_opt = 0, bf16 = 0, decoders = 1, stats = 0;
 	int resize = -1, crop = -1, squash = -1, shard_k = 1, shard_n = 1, c;
 	while ((c = cap_getopt(argc, argv, "o:", longopts)) != -1) {
 		switch (c) {
@@ -91,6 +94,7 @@ int main(int argc, char **argv)
 		case 'D': device = optarg; break;
 		case 'R': device = "ref"; break;
 		case 'P': precision = optarg; break;
+		case 'T': stats = 1; break;
 		case 'o': out_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("cap-encode cap %s\n", CAP_VERSION); return 0;
@@ -138,7 +142,7 @@ int main(int argc, char **argv)
 	}
 	cap_encode_opts eo = { .weights = weights, .out = out_path, .precision = prec, .pre = po,
 	                       .batch = batch, .decoders = decoders, .basename = basename_opt,
-	                       .progress = isatty(2), .shard = shard, .shard_k = shard_k,
+	                       .progress = isatty(2), .stats = stats, .shard = shard, .shard_k = shard_k,
 	                       .shard_n = shard_n, .images = optind < argc ? argv + optind : NULL,
 	                       .nimages = argc - optind };
 	eo.ops = cap_ops_open_or_exit(device);

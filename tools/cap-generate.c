@@ -22,7 +22,7 @@ static void usage(FILE *f)
 	  "usage: cap-generate --model MODEL [--beam K] [--max-len N] [--length-penalty A]\n"
 	  "                    [--nbest N] [--sample [--temperature T] [--top-k K] [--seed S]]\n"
 	  "                    [--text] [--device ref|cpu|cuda] [--precision P] [--threads N]\n"
-	  "                    [--batch N] [--allow-encoder-mismatch]\n"
+	  "                    [--batch N] [--allow-encoder-mismatch] [--stats]\n"
 	  "                    [-o OUT] [FEATURES...]\n"
 	  "Captions for the images of 'features' streams (FEATURES absent or '-': stdin).\n"
 	  "  --model MODEL         decoder written by cap-train (safetensors with its tokenizer)\n"
@@ -41,13 +41,14 @@ static void usage(FILE *f)
 	  "  --threads N           threads for the matrix products (default: all cores)\n"
 	  "  --batch N             images decoded together (default 64)\n"
 	  "  --allow-encoder-mismatch  caption features of another encoder than the model's\n"
+	  "  --stats               print captions, seconds and captions/s of the loop at the end\n"
 	  "  -o OUT                output file, written atomically (default: stdout)\n");
 }
 
 int main(int argc, char **argv)
 {
 	enum { O_MODEL = 256, O_BEAM, O_MAXLEN, O_LP, O_NBEST, O_SAMPLE, O_TEMP, O_TOPK, O_SEED,
-	       O_TEXT, O_THREADS, O_BATCH, O_HELP, O_VERSION, O_DEVICE, O_REF, O_PREC, O_ALLOW_ENC };
+	       O_TEXT, O_THREADS, O_BATCH, O_HELP, O_VERSION, O_DEVICE, O_REF, O_PREC, O_ALLOW_ENC, O_STATS };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, O_MODEL },
 		{ "beam", required_argument, NULL, O_BEAM },
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
 		{ "precision", required_argument, NULL, O_PREC },
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "allow-encoder-mismatch", no_argument, NULL, O_ALLOW_ENC },
+		{ "stats", no_argument, NULL, O_STATS },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -73,7 +75,7 @@ int main(int argc, char **argv)
 	cap_search_opts so;
 	cap_search_opts_default(&so);
 	const char *model_path = NULL, *out_path = NULL, *device = cap_default_device(), *precision = "fp32";
-	int text = 0, threads = 0, batch = 64, nbest_given = 0, sampling_opt = 0, allow_enc = 0;
+	int text = 0, threads = 0, batch = 64, nbest_given = 0, sampling_opt = 0, allow_enc = 0, stats = 0;
 	int c;
 	while ((c = cap_getopt(argc, argv, "o:", longopts)) != -1) {
 		switch (c) {
@@ -102,6 +104,7 @@ int main(int argc, char **argv)
 		case O_BATCH: batch = (int)cap_opt_int("batch", optarg, 1, 1 << 16); break;
 		case O_DEVICE: device = optarg; break;
 		case O_ALLOW_ENC: allow_enc = 1; break;
+		case O_STATS: stats = 1; break;
 		case O_REF: device = "ref"; break;
 		case O_PREC: precision = optarg; break;
 		case 'o': out_path = optarg; break;
@@ -132,7 +135,7 @@ int main(int argc, char **argv)
 
 	cap_generate_io io = { .inputs = (const char *const *)argv + optind, .ninputs = argc - optind,
 	                       .out_path = out_path, .text = text, .nbest = nbest_given,
-	                       .progress = isatty(2), .model_path = model_path,
+	                       .progress = isatty(2), .stats = stats, .model_path = model_path,
 	                       .allow_encoder_mismatch = allow_enc };
 	int rc = cap_generate_run(gen, &io);
 	if (rc < 0)

@@ -264,6 +264,11 @@ int cap_encode_run(const cap_encode_opts *o)
 	if (flush(&r) < 0)
 		goto out;
 	show_progress(&r, 1);
+	if (o->stats) {   /* the loop alone: the network was built and its weights loaded before t0 */
+		double t = cap_now() - r.t0;
+		fprintf(stderr, "cap-encode: %ld images in %.3f s, %.1f img/s (from the first image on, %s)\n",
+		        r.done, t, t > 0 ? r.done / t : 0.0, o->ops->encoder_impl(eng));
+	}
 	const char *msg;
 	int read_error = cap_pipeline_read_error(pipe, &msg);
 	if (read_error)

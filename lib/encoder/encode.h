@@ -14,6 +14,7 @@ typedef struct cap_encode_opts {
 	cap_precision precision;     /* fp32, or bf16 (the encoder's bf16 flag), or tf32 */
 	cap_preprocess_opts pre;
 	int batch, decoders, basename, progress;
+	int stats;                  /* 1: one line of images, seconds and images/s at the end */
 	const char *shard;           /* "K/N" as given, recorded in the header; NULL for all */
 	int shard_k, shard_n;
 	char *const *images;         /* the image paths; NULL: one path a line on standard input */

@@ -36,6 +36,7 @@ typedef struct cap_generate_io {
 	int text;                   /* 1: lines IMAGE<TAB>CAPTION instead of a 'generated' stream */
 	int nbest;                  /* 1: records carry the n-best list */
 	int progress;               /* 1: captions/s on stderr */
+	int stats;                  /* 1: one line of captions, seconds and captions/s at the end */
 	const char *model_path;     /* for messages */
 	int allow_encoder_mismatch; /* 1: features of another encoder only warn (encoder_id.h) */
 } cap_generate_io;

@@ -184,6 +184,11 @@ int cap_generate_run(cap_generator *gen, const cap_generate_io *io)
 		}
 	}
 	if (tty && done) fputc('\n', stderr);
+	if (io->stats && rc == 0) {   /* the loop alone: the model was loaded and bound before t0 */
+		double s = cap_now() - t0;
+		fprintf(stderr, "cap-generate: %llu captions in %.3f s, %.1f captions/s (from the first feature on)\n",
+		        (unsigned long long)done, s, s > 0 ? (double)done / s : 0.0);
+	}
 	if (out_close(&out, rc == 0) < 0) rc = -1;
 	for (int b = 0; b < batch; b++) free(names[b]);
 	free(names); free(res); free(feats);

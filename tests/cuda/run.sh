@@ -230,30 +230,37 @@ print("%.3f" % r[0]["seconds"] if r else "?")' "$1"; }
 	for p in fp32 tf32 bf16; do
 		tmo "$B/tests/tools/cap-encbench" cuda $p 256 10 >"$W/eb-$p" 2>&1 || { tail -n 3 "$W/eb-$p"; : >"$W/eb-$p"; }
 	done
-	for _ in 1 2 3 4; do cat "$W/images.txt"; done >"$W/images4.txt"
-	for p in fp32 bf16; do
+	# what keeping Winograd and FFT out of fp32 costs, and the heuristics' choices against timed ones
+	echo "# fp32 with any FMA algorithm: $(CAP_CUDNN_FP32_ANY=1 tmo "$B/tests/tools/cap-encbench" cuda fp32 256 10 2>&1 | tail -n 1)"
+	echo "# bf16 by the heuristics:     $(CAP_CUDNN_HEURISTIC=1 tmo "$B/tests/tools/cap-encbench" cuda bf16 256 10 2>&1 | tail -n 1)"
+	# end to end: the JPEGs decoded and resized on the CPU's threads while the GPU runs, the loop
+	# timed by cap-encode --stats; the whole process (start, weights, cuDNN's timing) apart
+	for _ in 1 2 3 4 5 6 7 8; do cat "$W/images.txt"; done >"$W/images8.txt"
+	NE2E=$((NIMG * 8))
+	for p in fp32 tf32 bf16; do
 		s0=$(date +%s.%N)
 		if tmo "$BIN/cap-encode" --device cuda --precision $p --weights "$W/r152.safetensors" --batch 256 --decoders "$JOBS" \
-			-o "$W/e2e.mp" <"$W/images4.txt" 2>"$W/e2e.err"; then
+			--stats -o "$W/e2e.mp" <"$W/images8.txt" 2>"$W/e2e.err"; then
 			s1=$(date +%s.%N)
-			awk -v n=$((NIMG * 4)) -v a="$s0" -v b="$s1" 'BEGIN { printf "%.0f", n / (b - a) }' >"$W/e2e-$p"
+			l=$(sed -n 's/.* \([0-9.]*\) img\/s .*/\1/p' "$W/e2e.err")
+			awk -v l="${l:-?}" -v n=$NE2E -v a="$s0" -v b="$s1" 'BEGIN { printf "%s (whole run %.0f)", l, n / (b - a) }' >"$W/e2e-$p"
+			sed -n 's/.*(from the first image on, \(.*\))$/# encode '$p': \1/p' "$W/e2e.err"
 		else
 			tail -n 2 "$W/e2e.err"; echo "failed" >"$W/e2e-$p"
 		fi
 	done
-	# generate: 5,000 features, greedy and beam 3; the loop alone is the whole run less a run of
-	# one batch (the start: CUDA, cuBLAS, the model), as PyTorch's figure is its loop alone
-	head_stream "$W/features.mp" "$W/f256.mp" 256
-	gen_secs() { # k features: seconds of a whole run, or nothing when it failed
-		s0=$(date +%s.%N)
-		tmo "$BIN/cap-generate" --device cuda --model "$W/model.st" --beam $1 --batch 256 -o "$W/g.mp" "$2" 2>"$W/g.err" ||
-			{ tail -n 2 "$W/g.err" >&2; return; }
-		s1=$(date +%s.%N)
-		awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.4f", b - a }'
-	}
+	# generate: 5,000 features, greedy and beam 3; the loop timed by cap-generate --stats (as
+	# PyTorch's figure is its loop alone), the whole process apart
 	for k in 1 3; do
-		a=$(gen_secs $k "$W/f256.mp") b=$(gen_secs $k "$W/f5000.mp")
-		awk -v a="${a:-0}" -v b="${b:-0}" 'BEGIN { if (a > 0 && b > a) printf "%.0f (whole run %.0f)", 4744 / (b - a), 5000 / b; else print "failed" }' >"$W/gen-$k"
+		s0=$(date +%s.%N)
+		if tmo "$BIN/cap-generate" --device cuda --model "$W/model.st" --beam $k --batch 256 --stats -o "$W/g.mp" \
+			"$W/f5000.mp" 2>"$W/g.err"; then
+			s1=$(date +%s.%N)
+			l=$(sed -n 's/.* \([0-9.]*\) captions\/s .*/\1/p' "$W/g.err")
+			awk -v l="${l:-?}" -v a="$s0" -v b="$s1" 'BEGIN { printf "%s (whole run %.0f)", l, 5000 / (b - a) }' >"$W/gen-$k"
+		else
+			tail -n 2 "$W/g.err"; echo "failed" >"$W/gen-$k"
+		fi
 	done
 	# PyTorch on the same card, every benchmark in one process
 	LIM=300 tmo env LD_LIBRARY_PATH="$ORIG_LDP" "$PY" tests/cuda/torch_side.py multi \
@@ -276,13 +283,14 @@ print("%.3f" % r[0]["seconds"] if r else "?")' "$1"; }
 		t=$(sed -n "s/^torch encode $p batch 256: \([0-9.]*\) img\/s.*/\1/p" "$W/torch.txt")
 		row "encode img/s network $p batch 256 (incl. copies)|${c:-?}|${t:-?}|$(awk -v a="${c:-0}" -v b="${t:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", a / b }')"
 	done
-	for p in fp32 bf16; do
-		row "encode img/s end to end from JPEG $p ($((NIMG * 4)) files, incl. start)|$(cat "$W/e2e-$p")||"
+	for p in fp32 tf32 bf16; do
+		c=$(cat "$W/e2e-$p") t=$(sed -n "s/^torch encode $p batch 256: \([0-9.]*\) img\/s.*/\1/p" "$W/torch.txt")
+		row "encode img/s from JPEG $p ($NE2E files; vs PyTorch's network)|$c|${t:-?}|$(awk -v a="${c%% *}" -v b="${t:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", a / b }')"
 	done
 	for k in 1 3; do
 		c=$(cat "$W/gen-$k") n=greedy; [ $k = 3 ] && n="beam 3"
 		t=$(sed -n "s/^torch generate $n: .*, \([0-9.]*\) captions\/s.*/\1/p" "$W/torch.txt")
-		row "generate captions/s beam $k (5,000, batch 256, the loop)|$c|${t:-?}|$(awk -v a="${c%% *}" -v b="${t:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", a / b }')"
+		row "generate captions/s beam $k (5,000 features, batch 256)|$c|${t:-?}|$(awk -v a="${c%% *}" -v b="${t:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", a / b }')"
 	done
 fi
 
