@@ -29,23 +29,12 @@ int cap_cuda_set_precision(cap_precision p)
 	return 0;
 }
 
-/* A block per row (grid-stride over rows), threads along it: no division per element. */
 static __global__ void to_bf16_kernel(uint16_t *dst, const float *src, int rows, int cols, int ld)
 {
-	for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-		const float *s = src + (size_t)r * ld;
-		uint16_t *d = dst + (size_t)r * cols;
-		for (int c = threadIdx.x; c < cols; c += blockDim.x)
-			d[c] = cap_bf16_bits(s[c]);
-	}
-}
-
-/* A packed matrix (ld == cols) as one vector, two elements a thread. */
-static __global__ void to_bf16_flat_kernel(uint32_t *dst, const float2 *src, size_t pairs)
-{
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < pairs; i += (size_t)gridDim.x * blockDim.x) {
-		float2 v = src[i];
-		dst[i] = (uint32_t)cap_bf16_bits(v.x) | (uint32_t)cap_bf16_bits(v.y) << 16;
+	size_t n = (size_t)rows * cols;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		size_t r = i / cols, c = i % cols;
+		dst[i] = cap_bf16_bits(src[r * ld + c]);
 	}
 }
 
@@ -54,11 +43,7 @@ void cap_cuda_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int l
 	size_t n = (size_t)rows * cols;
 	if (!n)
 		return;
-	/* the flat kernel reads float2 and writes pairs: both pointers 8 and 4 byte aligned */
-	if (ld == cols && n % 2 == 0 && ((uintptr_t)src & 7) == 0 && ((uintptr_t)dst & 3) == 0)
-		to_bf16_flat_kernel<<<cap_cuda_blocks(n / 2), 256, 0, cap_cuda.stream>>>((uint32_t *)dst, (const float2 *)src, n / 2);
-	else
-		to_bf16_kernel<<<rows < 65535 ? rows : 65535, 256, 0, cap_cuda.stream>>>(dst, src, rows, cols, ld);
+	to_bf16_kernel<<<cap_cuda_blocks(n), 256, 0, cap_cuda.stream>>>(dst, src, rows, cols, ld);
 	LAUNCHED("bf16 conversion");
 }
 

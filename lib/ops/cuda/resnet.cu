@@ -107,41 +107,6 @@ static __global__ void epilogue_kernel(T *y, const float *bias, const T *res, in
 	}
 }
 
-/* The same four channels at a time, with 32-bit index arithmetic (the 64-bit modulo of the kernel
- * above, once per element, cost more than the memory traffic): for C % 4 == 0 and fewer than
- * 2^31 groups of four, which every ResNet layer meets. */
-static __device__ __forceinline__ float4 ld4(const float *p, unsigned q) { return reinterpret_cast<const float4 *>(p)[q]; }
-static __device__ __forceinline__ float4 ld4(const uint16_t *p, unsigned q)
-{
-	uint2 u = reinterpret_cast<const uint2 *>(p)[q];
-	return make_float4(cap_bf16_float((uint16_t)(u.x & 0xffffu)), cap_bf16_float((uint16_t)(u.x >> 16)),
-	                   cap_bf16_float((uint16_t)(u.y & 0xffffu)), cap_bf16_float((uint16_t)(u.y >> 16)));
-}
-static __device__ __forceinline__ void st4(float *p, unsigned q, float4 v) { reinterpret_cast<float4 *>(p)[q] = v; }
-static __device__ __forceinline__ void st4(uint16_t *p, unsigned q, float4 v)
-{
-	uint2 u;
-	u.x = (uint32_t)cap_bf16_bits(v.x) | (uint32_t)cap_bf16_bits(v.y) << 16;
-	u.y = (uint32_t)cap_bf16_bits(v.z) | (uint32_t)cap_bf16_bits(v.w) << 16;
-	reinterpret_cast<uint2 *>(p)[q] = u;
-}
-static __device__ __forceinline__ float relu_if(float v, int relu) { return relu && !(v > 0.0f) ? 0.0f : v; }
-
-template <typename T>
-static __global__ void epilogue4_kernel(T *y, const float *bias, const T *res, int relu, unsigned groups, unsigned C4)
-{
-	for (unsigned q = blockIdx.x * blockDim.x + threadIdx.x; q < groups; q += gridDim.x * blockDim.x) {
-		float4 v = ld4(y, q), b = ld4(bias, q % C4);
-		v.x += b.x; v.y += b.y; v.z += b.z; v.w += b.w;
-		if (res) {
-			float4 r = ld4(res, q);
-			v.x += r.x; v.y += r.y; v.z += r.z; v.w += r.w;
-		}
-		v.x = relu_if(v.x, relu); v.y = relu_if(v.y, relu); v.z = relu_if(v.z, relu); v.w = relu_if(v.w, relu);
-		st4(y, q, v);
-	}
-}
-
 /* 3x3/2 max pool with padding 1 that never wins (as torch: -inf padding), NHWC */
 template <typename T>
 static __global__ void maxpool_kernel(T *out, const T *in, int n, int h, int w, int C, int oh, int ow)
@@ -181,19 +146,15 @@ static __global__ void avgpool_kernel(float *out, const T *in, int n, int hw, in
 	}
 }
 
-/* Whether a perf entry may run: strict fp32 takes only FMA implicit GEMMs (see the top), or with
- * CAP_CUDNN_FP32_ANY=1 any FMA algorithm (Winograd and FFT too, as PyTorch's fp32 may; for
- * measuring what the restriction costs, not checked against the bounds of ops.h). */
+/* Whether a perf entry may run: strict fp32 takes only FMA implicit GEMMs (see the top). */
 static int algo_allowed(const cudnnConvolutionFwdAlgoPerf_t *pf, int strict)
 {
 	if (pf->status != CUDNN_STATUS_SUCCESS || pf->memory > WS_LIMIT)
 		return 0;
 	cudnnConvolutionFwdAlgo_t a = pf->algo;
-	const char *any = getenv("CAP_CUDNN_FP32_ANY");
-	int any_algo = any && !strcmp(any, "1");
 	return !strict || (pf->mathType != CUDNN_TENSOR_OP_MATH &&
 	                   pf->mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
-	                   (any_algo || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
+	                   (a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
 	                    a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
 	                    a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM));
 }
@@ -454,12 +415,8 @@ static int conv_run(cap_encoder *e, const conv_plan *p, const void *x, void *y, 
 	DNN_TRY(cudnnConvolutionForward(e->dnn, &one, p->x, x, p->wd, p->wdev, p->cd, p->algo, e->ws, p->ws,
 	                                &zero, p->y, y));
 	size_t total = (size_t)e->batch * p->oh * p->ow * p->cout;
-	if (p->cout % 4 == 0 && total / 4 < (1u << 31))
-		epilogue4_kernel<T><<<cap_cuda_blocks(total / 4), 256, 0, cap_cuda.stream>>>(
-			(T *)y, p->bias, (const T *)res, relu, (unsigned)(total / 4), (unsigned)(p->cout / 4));
-	else
-		epilogue_kernel<T><<<cap_cuda_blocks(total), 256, 0, cap_cuda.stream>>>((T *)y, p->bias, (const T *)res,
-		                                                                         relu, total, p->cout);
+	epilogue_kernel<T><<<cap_cuda_blocks(total), 256, 0, cap_cuda.stream>>>((T *)y, p->bias, (const T *)res,
+	                                                                         relu, total, p->cout);
 	CU_TRY(cudaGetLastError());
 	return 0;
 }
