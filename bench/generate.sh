@@ -7,7 +7,9 @@
 # with random features), so that captions end after about ten words as a trained model's do;
 # without cap-train a randomly initialised one is used. Features: random (cap-generate's speed
 # does not depend on their values), or BENCH_FEATURES=FILE (e.g. cap-encode output).
-# Ours: wall time of the whole process (model load and I/O included); PyTorch: the loop alone.
+# Ours: the loop as cap-generate --stats times it (from the first feature read to the last caption
+# written), against PyTorch's loop alone; the wall time of the whole process (model load and
+# hash, stream I/O) beside it.
 # Debian's torch 1.13 does its Linear and LSTM products with the system BLAS, which is the
 # netlib reference libblas3 unless another is installed (about 3 GFLOP/s here): the PyTorch
 # column is "as installed". BENCH_TORCH_BLAS=DIR (a directory holding another libblas.so.3, e.g.
@@ -44,7 +46,7 @@ else
 fi
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-row() { printf '%-10s %14s %14s %8s %10s %16s %8s\n' "$@"; }
+row() { printf '%-10s %14s %14s %14s %8s %10s %16s %8s\n' "$@"; }
 BATCHES=${BENCH_BATCHES:-$BATCH $N}   # each side at its best of these batch sizes
 torch_run() { # K, [LD_LIBRARY_PATH]: the best over BATCHES of the median loop seconds of REPS runs
 	for bt in $BATCHES; do
@@ -54,15 +56,18 @@ torch_run() { # K, [LD_LIBRARY_PATH]: the best over BATCHES of the median loop s
 	done | sort -n | head -n 1
 }
 echo "decoder: $what; $N features; threads $THREADS, each side at its best batch of: $BATCHES; max-len 20; median of $REPS runs"
-row "" "cap captions/s" "torch capt/s" "ratio" "avg words" "torch+BLAS capt/s" "ratio"
+row "" "cap loop capt/s" "whole process" "torch capt/s" "ratio" "avg words" "torch+BLAS capt/s" "ratio"
 for K in ${BENCH_BEAMS:-1 3}; do
-	for bt in $BATCHES; do
+	for bt in $BATCHES; do   # "loop seconds whole seconds": the medians of REPS runs at this batch
 		for r in $(seq "$REPS"); do
 			/usr/bin/time -f "%e" -o "$T/time" "$CAP_BIN/cap-generate" --model "$M" --beam "$K" \
-				--threads "$THREADS" --batch "$bt" "$T/feats.mp" >"$T/gen.mp" || exit 1
-			cat "$T/time"
-		done | median
-	done | sort -n | head -n 1 >"$T/ours"
+				--threads "$THREADS" --batch "$bt" --stats "$T/feats.mp" >"$T/gen.mp" 2>"$T/stats" || exit 1
+			echo "$(sed -n 's/.* captions in \([0-9.]*\) s,.*/\1/p' "$T/stats") $(tail -n 1 "$T/time")"
+		done >"$T/runs"
+		echo "$(cut -d' ' -f1 "$T/runs" | median) $(cut -d' ' -f2 "$T/runs" | median)"
+	done | sort -n | head -n 1 >"$T/both"
+	cut -d' ' -f1 "$T/both" >"$T/ours"
+	whole=$(awk -v n="$N" '{printf "%.1f", n / $2}' "$T/both")
 	words=$("$PYTHON" -c "
 import msgpack, sys
 it = msgpack.Unpacker(open(sys.argv[1], 'rb'), raw=False); next(it)
@@ -80,7 +85,7 @@ L = [len(r['ids']) for r in it]; print('%.1f' % (sum(L) / len(L)))" "$T/gen.mp")
 		rb=$(echo "$ours $tb" | awk '{printf "%.2fx", $1 / $2}')
 	fi
 	name=greedy; [ "$K" -gt 1 ] && name="beam $K"
-	row "$name" "$ours" "$torch" "$(echo "$ours $torch" | awk '$2 != "-" {printf "%.2fx", $1 / $2}')" "$words" "$tb" "$rb"
+	row "$name" "$ours" "$whole" "$torch" "$(echo "$ours $torch" | awk '$2 != "-" {printf "%.2fx", $1 / $2}')" "$words" "$tb" "$rb"
 	# FLOPs of the words scored: each step of each live hypothesis is an LSTM step and the output
 	# layer, 2 (4HE + 4HH + HV); the image step adds the projection 2 DE (E 256, H 512, D 2048).
 	"$PYTHON" -c "
@@ -91,7 +96,7 @@ E, H, D = 256, 512, 2048
 step = 2 * (4 * H * E + 4 * H * H + H * V)
 fl = N * (2 * D * E + step + K * (w + 1) * step)
 peak = float(os.environ.get('PEAK_GFLOPS') or 0)
-print('%-10s %.1f GFLOP (words + 1 steps of %d hypotheses), %.1f GFLOP/s%s' % ('', fl / 1e9, K, fl / s / 1e9,
+print('%-10s %.1f GFLOP (words + 1 steps of %d hypotheses), %.1f GFLOP/s in the loop%s' % ('', fl / 1e9, K, fl / s / 1e9,
       ', %.0f%% of the measured %.0f GFLOP/s peak' % (100 * fl / s / 1e9 / peak, peak) if peak else ''))" \
 		"$T/gen.mp" "$K" "$N" "$words" "$T/ours"
 done

@@ -59,8 +59,8 @@ static void state_advance(const cap_decoder *m, cap_decoder_state *s, int first)
 	int B = s->batch, H = m->cfg.hidden;
 	for (int l = 0; l < m->cfg.layers; l++) {
 		float *h = s->h + (size_t)l * s->capacity * H, *c = s->c + (size_t)l * s->capacity * H;
-		ops->bias_rows(s->gates, d->p.b_ih[l], d->p.b_hh[l], B, 4 * H);
-		ops->matmul(s->x, B, d->w_ih[l], 1, 1, s->gates);   /* (B, 4H) += x W_ih^T */
+		/* (B, 4H) = x W_ih^T + b_ih + b_hh */
+		ops->matmul_bias(s->x, B, d->w_ih[l], d->p.b_ih[l], d->p.b_hh[l], s->gates);
 		if (!first)
 			ops->matmul(h, B, d->w_hh[l], 1, 1, s->gates);  /* += h W_hh^T */
 		ops->lstm_cell_forward(s->gates, first ? NULL : c, c, NULL, h, B, H);
@@ -72,11 +72,10 @@ void cap_decoder_start(const cap_decoder *m, cap_decoder_state *s, const float *
 {
 	assert(batch > 0 && batch <= s->capacity);
 	const cap_ops *ops = s->ops;
-	int E = m->cfg.embed, D = m->cfg.feat_dim;
+	int D = m->cfg.feat_dim;
 	s->batch = batch;
 	ops->upload(s->feat, feats, sizeof(float) * (size_t)batch * D);
-	ops->bias_rows(s->x, m->dev.p.proj_b, NULL, batch, E);
-	ops->matmul(s->feat, batch, m->dev.proj, 1, 1, s->x);   /* (B, E) += feat proj_w^T */
+	ops->matmul_bias(s->feat, batch, m->dev.proj, m->dev.p.proj_b, NULL, s->x);   /* (B, E) */
 	state_advance(m, s, 1);
 }
 
@@ -86,8 +85,7 @@ static void log_probs(const cap_decoder *m, cap_decoder_state *s, float *lg)
 	const cap_ops *ops = s->ops;
 	int B = s->batch, H = m->cfg.hidden, V = m->cfg.vocab;
 	const float *h = s->h + (size_t)(m->cfg.layers - 1) * s->capacity * H;
-	ops->bias_rows(lg, m->dev.p.lin_b, NULL, B, V);
-	ops->matmul(h, B, m->dev.lin, 1, 1, lg);
+	ops->matmul_bias(h, B, m->dev.lin, m->dev.p.lin_b, NULL, lg);
 	ops->log_softmax_rows(lg, B, V);
 }
 

@@ -32,6 +32,8 @@ cap_weight *cap_ref_weight_new(const float *w, int rows, int cols, int flags);
 void cap_ref_weight_update(cap_weight *w);
 void cap_ref_weight_free(cap_weight *w);
 void cap_ref_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
+void cap_ref_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
+                         float *y);
 void cap_ref_bias_rows(float *y, const float *b1, const float *b2, int rows, int n);
 void cap_ref_col_sums(const float *x, int rows, int n, float *out);
 void cap_ref_row_gather(float *out, const float *src, const int32_t *idx, int n, int width);

@@ -12,13 +12,13 @@
 enum {
 	P_GEMM, P_MATMUL, P_WEIGHT_UPDATE, P_BIAS_ROWS, P_COL_SUMS, P_ROW_GATHER, P_EMBED_GATHER,
 	P_SCATTER_ADD, P_MUL, P_SCALE, P_SUM_SQUARES, P_LSTM_FWD, P_LSTM_BWD, P_LOG_SOFTMAX, P_XENT,
-	P_DROPOUT, P_ADAM, P_ENCODER_RUN, P_UPLOAD, P_DOWNLOAD, P_COPY, P_ZERO, P_TOPK, P_N
+	P_DROPOUT, P_ADAM, P_ENCODER_RUN, P_UPLOAD, P_DOWNLOAD, P_COPY, P_ZERO, P_TOPK, P_MATMUL_BIAS, P_N
 };
 static const char *const names[P_N] = {
 	"gemm", "matmul", "weight_update", "bias_rows", "col_sums", "row_gather", "embed_gather",
 	"embed_scatter_add", "mul", "scale", "sum_squares", "lstm_cell_forward", "lstm_cell_backward",
 	"log_softmax_rows", "softmax_xent_rows", "dropout_forward", "adam_step", "encoder_run",
-	"upload", "download", "copy", "zero", "row_topk",
+	"upload", "download", "copy", "zero", "row_topk", "matmul_bias",
 };
 static double total[P_N], flops[P_N];
 static long calls[P_N];
@@ -56,6 +56,12 @@ static void w_matmul(const float *x, int n, const cap_weight *w, int trans, floa
 	const pw *p = (const pw *)w;
 	T0; in->matmul(x, n, p->w, trans, beta, y); T1(P_MATMUL);
 	flops[P_MATMUL] += 2.0 * n * p->rows * p->cols;
+}
+static void w_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2, float *y)
+{
+	const pw *p = (const pw *)w;
+	T0; in->matmul_bias(x, n, p->w, b1, b2, y); T1(P_MATMUL_BIAS);
+	flops[P_MATMUL_BIAS] += 2.0 * n * p->rows * p->cols;
 }
 static void w_bias_rows(float *y, const float *b1, const float *b2, int r, int n) { T0; in->bias_rows(y, b1, b2, r, n); T1(P_BIAS_ROWS); }
 static void w_col_sums(const float *x, int r, int n, float *o) { T0; in->col_sums(x, r, n, o); T1(P_COL_SUMS); }
@@ -111,7 +117,7 @@ const cap_ops *cap_ops_profiled(const cap_ops *inner)
 	prof.sum_squares = w_sum_squares; prof.lstm_cell_forward = w_lstm_fwd;
 	prof.lstm_cell_backward = w_lstm_bwd; prof.log_softmax_rows = w_log_softmax;
 	prof.softmax_xent_rows = w_xent; prof.dropout_forward = w_dropout; prof.adam_step = w_adam;
-	prof.encoder_run = w_encoder_run; prof.row_topk = w_topk;
+	prof.encoder_run = w_encoder_run; prof.row_topk = w_topk; prof.matmul_bias = w_matmul_bias;
 	atexit(report);
 	return &prof;
 }

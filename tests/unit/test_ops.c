@@ -97,6 +97,31 @@ static void c_matmul(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
 	free(W); free(x); free(y);
 }
 
+/* matmul_bias: n, rows, cols, with b2. y starts as NaN: the op must write every element without
+ * reading it. Then the weight changes, as for matmul. */
+static void c_matmul_bias(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int n = sh[0], rows = sh[1], cols = sh[2];
+	float *W = rnd(r, (size_t)rows * cols, -1, 1), *x = rnd(r, (size_t)n * cols, -1, 1);
+	float *b1 = rnd(r, rows, -1, 1), *b2 = rnd(r, rows, -1, 1), *y = malloc((size_t)n * rows * F);
+	for (size_t i = 0; i < (size_t)n * rows; i++)
+		y[i] = NAN;
+	float *dW = up(o, W, (size_t)rows * cols * F), *dx = up(o, x, (size_t)n * cols * F);
+	float *db1 = up(o, b1, rows * F), *db2 = up(o, b2, rows * F), *dy = up(o, y, (size_t)n * rows * F);
+	cap_weight *w = o->weight_new(dW, rows, cols, 0);
+	o->matmul_bias(dx, n, w, db1, sh[3] ? db2 : NULL, dy);
+	down_f(o, out, dy, (size_t)n * rows);
+	for (int i = 0; i < rows * cols; i++)
+		W[i] = -W[i] * 0.5f;
+	o->upload(dW, W, (size_t)rows * cols * F);
+	o->weight_update(w);
+	o->matmul_bias(dx, n, w, db2, sh[3] ? db1 : NULL, dy);
+	down_f(o, out, dy, (size_t)n * rows);
+	o->weight_free(w);
+	o->free(dW); o->free(dx); o->free(db1); o->free(db2); o->free(dy);
+	free(W); free(x); free(b1); free(b2); free(y);
+}
+
 /* bias_rows: rows, n, with b2 */
 static void c_bias_rows(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
 {
@@ -369,6 +394,9 @@ static const tcase cases[] = {
 	{ "matmul", c_matmul, { 37, 2048, 512, 0, 0, CAP_WEIGHT_RECURRENT }, 1e-10, "n37 W2048x512 xW recurrent" },
 	{ "matmul", c_matmul, { 100, 2539, 512, 1, 1, 0 }, 1e-10, "n100 W2539x512 xW^T" },
 	{ "matmul", c_matmul, { 3, 7, 5, 0, 1, 0 }, 1e-10, "n3 W7x5 xW" },
+	{ "matmul_bias", c_matmul_bias, { 1000, 2539, 512, 0 }, 1e-10, "n1000 W2539x512 b1" },
+	{ "matmul_bias", c_matmul_bias, { 130, 2048, 300, 1 }, 1e-10, "n130 W2048x300 b1+b2 (M and K cut)" },
+	{ "matmul_bias", c_matmul_bias, { 7, 2048, 256, 1 }, 1e-10, "n7 W2048x256 b1+b2" },
 	{ "bias_rows", c_bias_rows, { 37, 2048, 1 }, 0, "37x2048 b1+b2" },
 	{ "bias_rows", c_bias_rows, { 5, 2539, 0 }, 0, "5x2539 b1" },
 	{ "col_sums", c_col_sums, { 827, 2539 }, 1e-12, "827x2539" },
@@ -546,7 +574,7 @@ static void bf16_cases(const cap_ops *ref, vec *fp32_refs)
 	CHECK(ref->set_precision(CAP_PRECISION_BF16) == 0, "ref takes the bf16 precision");
 	int have = cap_cpu_has(CAP_CPU_AVX512BF16);
 	for (int i = 0; i < NCASES; i++) {
-		if (strcmp(cases[i].op, "gemm") && strcmp(cases[i].op, "matmul"))
+		if (strcmp(cases[i].op, "gemm") && strcmp(cases[i].op, "matmul") && strcmp(cases[i].op, "matmul_bias"))
 			continue;
 		vec b = run_case(ref, i);
 		if (cases[i].sh[2] > 0)   /* K > 0: there is a product to round */
@@ -608,7 +636,7 @@ static void bf16_cases(const cap_ops *ref, vec *fp32_refs)
 static void cuda_precision_cases(const cap_ops *cuda, const cap_ops *ref, vec *fp32_refs)
 {
 	for (int i = 0; i < NCASES; i++) {
-		if (strcmp(cases[i].op, "gemm") && strcmp(cases[i].op, "matmul"))
+		if (strcmp(cases[i].op, "gemm") && strcmp(cases[i].op, "matmul") && strcmp(cases[i].op, "matmul_bias"))
 			continue;
 		CHECK(ref->set_precision(CAP_PRECISION_BF16) == 0 && cuda->set_precision(CAP_PRECISION_BF16) == 0,
 		      "ref and cuda take bf16");

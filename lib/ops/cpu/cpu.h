@@ -20,6 +20,8 @@ void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 cap_weight *cap_cpu_weight_new(const float *w, int rows, int cols, int flags);
 void cap_cpu_weight_update(cap_weight *w);
 void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
+void cap_cpu_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
+                         float *y);
 
 /* matmul primitives (matmul.c): bf16 only where the processor has AVX512-BF16, see
  * cap_cpu_set_precision */
@@ -29,6 +31,10 @@ void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const f
                        const float *B, int ldb, float beta, float *C, int ldc);
 void cap_cpu_matmul_bf16(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
 void cap_cpu_matmul_f32(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
+/* y = x W^T + b1 (+ b2) on the primitives, the bias in the product's epilogue (bf16 when
+ * bf16 is set, else fp32) */
+void cap_cpu_matmul_bias_prim(const float *x, int n, const cap_weight *w, const float *b1,
+                              const float *b2, float *y, int bf16);
 
 /* AVX-512 (compiled with target attributes; only called where the CPU has AVX-512F) */
 void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);

@@ -118,3 +118,21 @@ void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float
 	if (saved > 1)
 		omp_set(saved);
 }
+
+/* Where cap_cpu_matmul takes a primitive (bf16; fp32 from 16 rows), the bias goes into it;
+ * below, sgemm adds the product to the broadcast rows as before. */
+void cap_cpu_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
+                         float *y)
+{
+	if (n <= 0)
+		return;
+	int bf16 = cap_host_precision() == CAP_PRECISION_BF16;
+	if (bf16 && !w->wb)
+		prepare_bf16((cap_weight *)w);   /* made before the precision changed */
+	if (bf16 || n >= 16) {
+		cap_cpu_matmul_bias_prim(x, n, w, b1, b2, y, bf16);
+		return;
+	}
+	cap_cpu_bias_rows(y, b1, b2, n, w->rows);
+	cap_cpu_matmul(x, n, w, 1, 1, y);
+}

@@ -73,6 +73,7 @@ void cap_cpu_to_bf16(const float *src, int rows, int cols, int ld, uint16_t *dst
 typedef struct shape {
 	int M, N, K, ta, tb, sa, sb, ldc;
 	int bf16;          /* A and B: 1 bfloat16, 0 float */
+	int bias;          /* 1: a row of N floats added to every row of C */
 	float alpha, beta;
 } shape;
 
@@ -80,7 +81,7 @@ typedef struct slot {
 	shape key;
 	int used;
 	dnnl_primitive_t prim;
-	dnnl_memory_t a, b, c;
+	dnnl_memory_t a, b, c, bias;
 } slot;
 
 static dnnl_engine_t engine;
@@ -108,11 +109,12 @@ static void start(void)
 
 #define CHECK(call, what) do { dnnl_status_t st_ = (call); if (st_ != dnnl_success) die(what, k, st_); } while (0)
 
-/* A matmul primitive for C (M, N) = alpha op(A) op(B) (+ beta C) with bf16 (or f32) A, B of row
- * strides sa, sb (as stored: op(A) = A^T when ta) and an f32 C of row stride ldc. */
+/* A matmul primitive for C (M, N) = alpha op(A) op(B) (+ bias) (+ beta C) with bf16 (or f32) A, B
+ * of row strides sa, sb (as stored: op(A) = A^T when ta), an f32 bias (1, N) and an f32 C of row
+ * stride ldc. */
 static void make(slot *s, const shape *k)
 {
-	dnnl_memory_desc_t a, b, c;
+	dnnl_memory_desc_t a, b, c, bias;
 	dnnl_dims_t ad = { k->M, k->K }, bd = { k->K, k->N }, cd = { k->M, k->N };
 	dnnl_dims_t as = { k->ta ? 1 : k->sa, k->ta ? k->sa : 1 };
 	dnnl_dims_t bs = { k->tb ? 1 : k->sb, k->tb ? k->sb : 1 };
@@ -121,8 +123,11 @@ static void make(slot *s, const shape *k)
 	CHECK(dnnl_memory_desc_init_by_strides(&a, 2, ad, dt, as), "describing A");
 	CHECK(dnnl_memory_desc_init_by_strides(&b, 2, bd, dt, bs), "describing B");
 	CHECK(dnnl_memory_desc_init_by_strides(&c, 2, cd, dnnl_f32, cs), "describing C");
+	dnnl_dims_t biasd = { 1, k->N }, biass = { k->N, 1 };
+	if (k->bias)
+		CHECK(dnnl_memory_desc_init_by_strides(&bias, 2, biasd, dnnl_f32, biass), "describing the bias");
 	dnnl_matmul_desc_t d;
-	CHECK(dnnl_matmul_desc_init(&d, &a, &b, NULL, &c), "describing the matmul");
+	CHECK(dnnl_matmul_desc_init(&d, &a, &b, k->bias ? &bias : NULL, &c), "describing the matmul");
 	dnnl_primitive_attr_t attr;
 	CHECK(dnnl_primitive_attr_create(&attr), "creating attributes");
 	if (k->alpha != 1)
@@ -142,6 +147,9 @@ static void make(slot *s, const shape *k)
 	CHECK(dnnl_memory_create(&s->a, &a, engine, DNNL_MEMORY_NONE), "making A");
 	CHECK(dnnl_memory_create(&s->b, &b, engine, DNNL_MEMORY_NONE), "making B");
 	CHECK(dnnl_memory_create(&s->c, &c, engine, DNNL_MEMORY_NONE), "making C");
+	s->bias = NULL;
+	if (k->bias)
+		CHECK(dnnl_memory_create(&s->bias, &bias, engine, DNNL_MEMORY_NONE), "making the bias");
 	s->key = *k;
 	s->used = 1;
 }
@@ -152,6 +160,8 @@ static void unmake(slot *s)
 	dnnl_memory_destroy(s->a);
 	dnnl_memory_destroy(s->b);
 	dnnl_memory_destroy(s->c);
+	if (s->bias)
+		dnnl_memory_destroy(s->bias);
 	s->used = 0;
 }
 
@@ -164,8 +174,8 @@ static unsigned hash(const shape *k)
 	return h;
 }
 
-/* Runs one primitive of shape k on A, B, C (the caller holds the lock). */
-static void run_one(const shape *k, const void *A, const void *B, float *C)
+/* Runs one primitive of shape k on A, B, C and bias (when k->bias; the caller holds the lock). */
+static void run_one(const shape *k, const void *A, const void *B, float *C, const float *bias)
 {
 	slot tmp, *s = NULL;
 	for (unsigned i = hash(k) % CACHE_SLOTS, n = 0; n < CACHE_SLOTS; i = (i + 1) % CACHE_SLOTS, n++) {
@@ -186,8 +196,11 @@ static void run_one(const shape *k, const void *A, const void *B, float *C)
 	CHECK(dnnl_memory_set_data_handle(s->a, (void *)A), "binding A");
 	CHECK(dnnl_memory_set_data_handle(s->b, (void *)B), "binding B");
 	CHECK(dnnl_memory_set_data_handle(s->c, C), "binding C");
-	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, s->a }, { DNNL_ARG_WEIGHTS, s->b }, { DNNL_ARG_DST, s->c } };
-	CHECK(dnnl_primitive_execute(s->prim, stream, 3, args), "running");
+	if (k->bias)
+		CHECK(dnnl_memory_set_data_handle(s->bias, (void *)bias), "binding the bias");
+	dnnl_exec_arg_t args[4] = { { DNNL_ARG_SRC, s->a }, { DNNL_ARG_WEIGHTS, s->b }, { DNNL_ARG_DST, s->c },
+	                            { DNNL_ARG_BIAS, s->bias } };
+	CHECK(dnnl_primitive_execute(s->prim, stream, k->bias ? 4 : 3, args), "running");
 	CHECK(dnnl_stream_wait(stream), "waiting");
 	if (s == &tmp)
 		unmake(&tmp);
@@ -203,18 +216,19 @@ static int parts(int n, int *off, int *len)
 	return np;
 }
 
-/* C = alpha op(A) op(B) + beta C on primitives; A and B of element size es (2: bf16, 4: f32). */
+/* C = alpha op(A) op(B) (+ bias) + beta C on primitives; A and B of element size es (2: bf16,
+ * 4: f32); bias (N) or NULL, added with the first part of K (the others add to C). */
 static void gemm_locked(int ta, int tb, int M, int N, int K, float alpha, const void *A, int sa,
-                        const void *B, int sb, float beta, float *C, int ldc, int es)
+                        const void *B, int sb, float beta, float *C, int ldc, int es, const float *bias)
 {
 	int mo[2], ml[2], ko[2], kl[2];
 	int nm = parts(M, mo, ml), nk = parts(K, ko, kl);
 	for (int i = 0; i < nm; i++)
 		for (int j = 0; j < nk; j++) {
-			shape k = { ml[i], N, kl[j], ta, tb, sa, sb, ldc, es == 2, alpha, j ? 1.0f : beta };
+			shape k = { ml[i], N, kl[j], ta, tb, sa, sb, ldc, es == 2, bias && !j, alpha, j ? 1.0f : beta };
 			const char *a = (const char *)A + es * (ta ? (size_t)ko[j] * sa + mo[i] : (size_t)mo[i] * sa + ko[j]);
 			const char *b = (const char *)B + es * (tb ? (size_t)ko[j] : (size_t)ko[j] * sb);
-			run_one(&k, a, b, C + (size_t)mo[i] * ldc);
+			run_one(&k, a, b, C + (size_t)mo[i] * ldc, bias);
 		}
 }
 
@@ -242,7 +256,7 @@ void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const f
 	uint16_t *a = scratch(&abuf, &acap, (size_t)ar * ac), *b = scratch(&bbuf, &bcap, (size_t)br * bc);
 	cap_cpu_to_bf16(A, ar, ac, lda, a);
 	cap_cpu_to_bf16(B, br, bc, ldb, b);
-	gemm_locked(ta, tb, M, N, K, alpha, a, ac, b, bc, beta, C, ldc, 2);
+	gemm_locked(ta, tb, M, N, K, alpha, a, ac, b, bc, beta, C, ldc, 2, NULL);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -254,7 +268,7 @@ void cap_cpu_matmul_bf16(const float *x, int n, const cap_weight *w, int trans, 
 	int in = trans ? w->cols : w->rows, out = trans ? w->rows : w->cols;
 	uint16_t *a = scratch(&abuf, &acap, (size_t)n * in);
 	cap_cpu_to_bf16(x, n, in, in, a);
-	gemm_locked(0, trans, n, out, in, 1, a, in, w->wb, w->cols, beta, y, out, 2);
+	gemm_locked(0, trans, n, out, in, 1, a, in, w->wb, w->cols, beta, y, out, 2, NULL);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -265,6 +279,37 @@ void cap_cpu_matmul_f32(const float *x, int n, const cap_weight *w, int trans, f
 	pthread_once(&once, start);
 	pthread_mutex_lock(&lock);
 	int in = trans ? w->cols : w->rows, out = trans ? w->rows : w->cols;
-	gemm_locked(0, trans, n, out, in, 1, x, in, w->w, w->cols, beta, y, out, 4);
+	gemm_locked(0, trans, n, out, in, 1, x, in, w->w, w->cols, beta, y, out, 4, NULL);
+	pthread_mutex_unlock(&lock);
+}
+
+/* y (n, rows) = x W^T + b1 (+ b2): one pass over y, the bias in the primitive's epilogue; two
+ * biases are first added into one row, as bias_rows adds them. */
+void cap_cpu_matmul_bias_prim(const float *x, int n, const cap_weight *w, const float *b1,
+                              const float *b2, float *y, int bf16)
+{
+	static float *bsum;
+	static size_t bcap_sum;
+	pthread_once(&once, start);
+	pthread_mutex_lock(&lock);
+	int in = w->cols, out = w->rows;
+	const float *bias = b1;
+	if (b2) {
+		if ((size_t)out > bcap_sum) {
+			free(bsum);
+			bsum = cap_xmalloc(sizeof(float) * (size_t)out);
+			bcap_sum = (size_t)out;
+		}
+		for (int j = 0; j < out; j++)
+			bsum[j] = b1[j] + b2[j];
+		bias = bsum;
+	}
+	if (bf16) {
+		uint16_t *a = scratch(&abuf, &acap, (size_t)n * in);
+		cap_cpu_to_bf16(x, n, in, in, a);
+		gemm_locked(0, 1, n, out, in, 1, a, in, w->wb, w->cols, 0, y, out, 2, bias);
+	} else {
+		gemm_locked(0, 1, n, out, in, 1, x, in, w->w, w->cols, 0, y, out, 4, bias);
+	}
 	pthread_mutex_unlock(&lock);
 }

@@ -23,6 +23,7 @@ static cap_ops cpu_ops = {
 	.weight_update = cap_cpu_weight_update,
 	.weight_free = cap_ref_weight_free,
 	.matmul = cap_cpu_matmul,
+	.matmul_bias = cap_cpu_matmul_bias,
 	.bias_rows = cap_cpu_bias_rows,
 	.col_sums = cap_ref_col_sums,
 	.row_gather = cap_ref_row_gather,

@@ -78,6 +78,8 @@ cap_weight *cap_cuda_weight_new(const float *w, int rows, int cols, int flags);
 void cap_cuda_weight_update(cap_weight *w);
 void cap_cuda_weight_free(cap_weight *w);
 void cap_cuda_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
+void cap_cuda_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
+                          float *y);
 
 /* rows.cu */
 void cap_cuda_bias_rows(float *y, const float *b1, const float *b2, int rows, int n);

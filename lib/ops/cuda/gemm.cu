@@ -143,3 +143,12 @@ void cap_cuda_matmul(const float *x, int n, const cap_weight *w, int trans, floa
 	else         /* y (n, cols) = x (n, rows) W */
 		gemm("matmul", 0, 0, n, w->cols, w->rows, 1, x, w->rows, NULL, w->w, w->cols, wb, beta, y, w->cols);
 }
+
+/* The bias rows, then the product added to them: the calls ran on the H200 before this op
+ * existed (cuBLAS has no bias argument; a cuBLASLt epilogue could fuse it). */
+void cap_cuda_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
+                          float *y)
+{
+	cap_cuda_bias_rows(y, b1, b2, n, w->rows);
+	cap_cuda_matmul(x, n, w, 1, 1, y);
+}

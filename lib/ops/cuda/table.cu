@@ -129,6 +129,7 @@ int cap_ops_module_init(int abi, const cap_ops **out, char *err, size_t errlen)
 	o->weight_update = cap_cuda_weight_update;
 	o->weight_free = cap_cuda_weight_free;
 	o->matmul = cap_cuda_matmul;
+	o->matmul_bias = cap_cuda_matmul_bias;
 	o->bias_rows = cap_cuda_bias_rows;
 	o->col_sums = cap_cuda_col_sums;
 	o->row_gather = cap_cuda_row_gather;

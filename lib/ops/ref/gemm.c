@@ -65,3 +65,11 @@ void cap_ref_matmul(const float *x, int n, const cap_weight *w, int trans, float
 	else
 		cap_ref_gemm(0, 0, n, w->cols, w->rows, 1, x, w->rows, w->w, w->cols, beta, y, w->cols);
 }
+
+/* The definition: the bias rows, then the product added to them. */
+void cap_ref_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
+                         float *y)
+{
+	cap_ref_bias_rows(y, b1, b2, n, w->rows);
+	cap_ref_matmul(x, n, w, 1, 1, y);
+}

@@ -19,6 +19,7 @@ static const cap_ops ref_ops = {
 	.weight_update = cap_ref_weight_update,
 	.weight_free = cap_ref_weight_free,
 	.matmul = cap_ref_matmul,
+	.matmul_bias = cap_ref_matmul_bias,
 	.bias_rows = cap_ref_bias_rows,
 	.col_sums = cap_ref_col_sums,
 	.row_gather = cap_ref_row_gather,
