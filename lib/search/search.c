@@ -99,6 +99,14 @@ static int word_or_none(uint32_t w, int V)
 	return w < (uint32_t)V ? (int)w : -1;
 }
 
+/* The lowest word id that is not banned (0 when every word is). */
+static uint32_t first_allowed(const cap_search_opts *o, int V)
+{
+	for (int i = 0; i < V; i++)
+		if (!banned(o, (uint32_t)i)) return (uint32_t)i;
+	return 0;
+}
+
 /* ---- greedy ---- */
 
 static int search_greedy(const cap_stepper *m, int B, const cap_search_opts *o,
@@ -127,8 +135,8 @@ static int search_greedy(const cap_stepper *m, int B, const cap_search_opts *o,
 		for (int r = 0; r < rows; r++) {
 			int b = row_img[r];
 			uint32_t w;
-			if (topk) {   /* no allowed word that is a number: word 0, as argmax_slow */
-				w = ti[r] < 0 ? 0 : (uint32_t)ti[r];
+			if (topk) {   /* a row of NaN: the first allowed word, as argmax_slow takes */
+				w = ti[r] < 0 ? first_allowed(o, V) : (uint32_t)ti[r];
 				lp[b] += ti[r] < 0 ? NAN : tv[r];
 			} else {
 				w = argmax(logp + (size_t)r * V, V, o);

@@ -423,6 +423,28 @@ static int fixed_step(void *ctx, const uint32_t *ids, int rows, float *logp)
 	return 0;
 }
 static int fixed_gather(void *ctx, const int *idx, int n) { (void)ctx; (void)idx; (void)n; return 0; }
+static int fixed_step_topk(void *ctx, const uint32_t *ids, int rows, int k, int ex0, int ex1,
+                           float *vals, int32_t *idx)
+{
+	(void)ctx; (void)ids;
+	for (int r = 0; r < rows; r++) cap_ref_row_topk(fixed_row, 1, 6, k, ex0, ex1, vals + r * k, idx + r * k);
+	return 0;
+}
+
+/* Greedy on the fixed row through whole rows and through step_topk: the same hypothesis. */
+static int fixed_same_both_ways(const cap_search_opts *o)
+{
+	cap_stepper full = { NULL, 6, fixed_step, fixed_gather, NULL, 0 };
+	cap_stepper part = { NULL, 6, fixed_step, fixed_gather, fixed_step_topk, 16 };
+	cap_search_result a, b;
+	if (cap_search(&full, 1, o, 0, &a) < 0 || cap_search(&part, 1, o, 0, &b) < 0) return 0;
+	const cap_hyp *x = &a.hyps[0], *y = &b.hyps[0];
+	int same = x->n == y->n && x->ended == y->ended && !memcmp(x->ids, y->ids, x->n * sizeof *x->ids) &&
+	           (x->logprob == y->logprob || (isnan(x->logprob) && isnan(y->logprob)));
+	cap_search_result_free(&a);
+	cap_search_result_free(&b);
+	return same;
+}
 
 static void test_argmax_rules(void)
 {
@@ -449,6 +471,15 @@ static void test_argmax_rules(void)
 	CHECK(cap_search(&m, 1, &o, 0, &r) == 0 && r.hyps[0].n == 0 && r.hyps[0].ended &&
 	      fabs(r.hyps[0].logprob + 0.5) < 1e-7, "greedy ending at once gives an empty caption");
 	cap_search_result_free(&r);
+	/* each of these rows, and a row of NaN, the same through step_topk */
+	static const float nan_row[6] = { NAN, NAN, NAN, NAN, NAN, NAN };
+	const float *rows[] = { row1, row2, row3, nan_row };
+	int same = 1;
+	for (int i = 0; i < 4; i++) {
+		fixed_row = rows[i];
+		same &= fixed_same_both_ways(&o);
+	}
+	CHECK(same, "greedy over step_topk: the same words on ties, banned maxima, <end> first and NaN rows");
 }
 
 int main(void)
