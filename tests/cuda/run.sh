@@ -74,6 +74,7 @@ h=${CUDNN_INC:-$CUDA_HOME/include}/cudnn_version.h
 	echo "no cudnn.h found (CUDNN_INC=DIR to name it)"
 [ -n "$CUDNN_LIB" ] && [ ! -e "$CUDNN_LIB/libcudnn.so" ] && [ -e "$CUDNN_LIB/libcudnn.so.9" ] && {
 	mkdir -p "$W/cudnn" && ln -s "$CUDNN_LIB/libcudnn.so.9" "$W/cudnn/libcudnn.so" && CUDNN_LINK=$W/cudnn; }
+CUDNN_LINK=${CUDNN_LINK:-$CUDNN_LIB}   # the folder to link with (a wheel's may hold libcudnn.so itself)
 "$PY" --version 2>&1
 pyt tests/cuda/torch_side.py versions 2>&1 || echo "torch_side versions failed"
 echo "# carried: $(ls "$C/lib" 2>/dev/null | tr '\n' ' ')"

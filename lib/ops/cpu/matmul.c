@@ -260,26 +260,35 @@ void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const f
 	pthread_mutex_unlock(&lock);
 }
 
-/* y = x W^T (trans) or x W with W's bf16 copy wb (rows, cols). */
+/* y = x W^T (trans) or x W (+ bias) + beta y, with W's bf16 copy wb (rows, cols) in bf16 and W
+ * itself in fp32 (the matmul primitive takes W^T as strides, as fast as a plain operand, so no
+ * transposed copy is needed); the caller holds the lock. */
+static void matmul_locked(const float *x, int n, const cap_weight *w, int trans, float beta, float *y,
+                          int bf16, const float *bias)
+{
+	int in = trans ? w->cols : w->rows, out = trans ? w->rows : w->cols;
+	if (bf16) {
+		uint16_t *a = scratch(&abuf, &acap, (size_t)n * in);
+		cap_cpu_to_bf16(x, n, in, in, a);
+		gemm_locked(0, trans, n, out, in, 1, a, in, w->wb, w->cols, beta, y, out, 2, bias);
+	} else {
+		gemm_locked(0, trans, n, out, in, 1, x, in, w->w, w->cols, beta, y, out, 4, bias);
+	}
+}
+
 void cap_cpu_matmul_bf16(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
 {
 	pthread_once(&once, start);
 	pthread_mutex_lock(&lock);
-	int in = trans ? w->cols : w->rows, out = trans ? w->rows : w->cols;
-	uint16_t *a = scratch(&abuf, &acap, (size_t)n * in);
-	cap_cpu_to_bf16(x, n, in, in, a);
-	gemm_locked(0, trans, n, out, in, 1, a, in, w->wb, w->cols, beta, y, out, 2, NULL);
+	matmul_locked(x, n, w, trans, beta, y, 1, NULL);
 	pthread_mutex_unlock(&lock);
 }
 
-/* The same in fp32 on W itself (the matmul primitive takes W^T as strides, as fast as a plain
- * operand, so no transposed copy is needed). */
 void cap_cpu_matmul_f32(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
 {
 	pthread_once(&once, start);
 	pthread_mutex_lock(&lock);
-	int in = trans ? w->cols : w->rows, out = trans ? w->rows : w->cols;
-	gemm_locked(0, trans, n, out, in, 1, x, in, w->w, w->cols, beta, y, out, 4, NULL);
+	matmul_locked(x, n, w, trans, beta, y, 0, NULL);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -292,24 +301,17 @@ void cap_cpu_matmul_bias_prim(const float *x, int n, const cap_weight *w, const 
 	static size_t bcap_sum;
 	pthread_once(&once, start);
 	pthread_mutex_lock(&lock);
-	int in = w->cols, out = w->rows;
 	const float *bias = b1;
 	if (b2) {
-		if ((size_t)out > bcap_sum) {
+		if ((size_t)w->rows > bcap_sum) {
 			free(bsum);
-			bsum = cap_xmalloc(sizeof(float) * (size_t)out);
-			bcap_sum = (size_t)out;
+			bsum = cap_xmalloc(sizeof(float) * (size_t)w->rows);
+			bcap_sum = (size_t)w->rows;
 		}
-		for (int j = 0; j < out; j++)
+		for (int j = 0; j < w->rows; j++)
 			bsum[j] = b1[j] + b2[j];
 		bias = bsum;
 	}
-	if (bf16) {
-		uint16_t *a = scratch(&abuf, &acap, (size_t)n * in);
-		cap_cpu_to_bf16(x, n, in, in, a);
-		gemm_locked(0, 1, n, out, in, 1, a, in, w->wb, w->cols, 0, y, out, 2, bias);
-	} else {
-		gemm_locked(0, 1, n, out, in, 1, x, in, w->w, w->cols, 0, y, out, 4, bias);
-	}
+	matmul_locked(x, n, w, 1, 0, y, bf16, bias);
 	pthread_mutex_unlock(&lock);
 }
