@@ -8,6 +8,7 @@
 struct cap_weight {
 	const float *w;   /* (rows, cols), the caller's */
 	uint16_t *wb;     /* (rows, cols) bfloat16 copy for the bf16 precision (cpu), or NULL */
+	float *wt;        /* (cols, rows) W^T for fp32 products x W^T (cpu), or NULL */
 	int rows, cols, flags;
 };
 

@@ -394,6 +394,12 @@ static const tcase cases[] = {
 	{ "matmul", c_matmul, { 37, 2048, 512, 0, 0, CAP_WEIGHT_RECURRENT }, 1e-10, "n37 W2048x512 xW recurrent" },
 	{ "matmul", c_matmul, { 100, 2539, 512, 1, 1, 0 }, 1e-10, "n100 W2539x512 xW^T" },
 	{ "matmul", c_matmul, { 3, 7, 5, 0, 1, 0 }, 1e-10, "n3 W7x5 xW" },
+	/* the cpu backend's three ways to x W^T: W as sgemm's transposed operand (1-2 rows), its
+	 * transposed copy (3-127; 37 x 45 cuts the copy's tiles), the matmul primitive (128 on) */
+	{ "matmul", c_matmul, { 2, 37, 45, 1, 1, 0 }, 1e-10, "n2 W37x45 xW^T" },
+	{ "matmul", c_matmul, { 5, 37, 45, 1, 0, 0 }, 1e-10, "n5 W37x45 xW^T" },
+	{ "matmul", c_matmul, { 127, 37, 45, 1, 1, 0 }, 1e-10, "n127 W37x45 xW^T" },
+	{ "matmul", c_matmul, { 128, 37, 45, 1, 1, 0 }, 1e-10, "n128 W37x45 xW^T" },
 	{ "matmul_bias", c_matmul_bias, { 1000, 2539, 512, 0 }, 1e-10, "n1000 W2539x512 b1" },
 	{ "matmul_bias", c_matmul_bias, { 130, 2048, 300, 1 }, 1e-10, "n130 W2048x300 b1+b2 (M and K cut)" },
 	{ "matmul_bias", c_matmul_bias, { 7, 2048, 256, 1 }, 1e-10, "n7 W2048x256 b1+b2" },

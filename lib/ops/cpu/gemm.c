@@ -57,9 +57,15 @@ void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 	(void)st;
 }
 
-/* Prepared weights: fp32 multiplies W itself (see cap_cpu_matmul); the bf16 precision keeps a
- * bf16 copy, made when first needed, so that a weight made before a change of precision still
- * works after it. */
+/* Prepared weights. fp32 keeps W^T beside W for the products x W^T of 3 to 127 rows: there
+ * oneDNN's sgemm on the plain product x (W^T stored) beat both sgemm with W as its transposed
+ * operand and the matmul primitive on W (2-core Zen 5, W 2048 x 512: 1.2-1.7x at 8-64 rows,
+ * the training recurrence's sizes and cap-generate's default batch). At 1,000 rows all three
+ * ran alike once warm, and the primitive's first calls were the cheaper (a greedy run of
+ * 1,000 captions at batch 1,000 took 0.35 s on sgemm against 0.30 on the primitive). The copy
+ * is refreshed by weight_update: 0.2 ms for a 2048 x 512 W_hh once a training step. The bf16
+ * precision keeps a bf16 copy instead. Both are made when first needed, so that a weight made
+ * before a change of precision still works after it. */
 static void prepare_bf16(cap_weight *p)
 {
 	if (!p->wb)
@@ -67,11 +73,35 @@ static void prepare_bf16(cap_weight *p)
 	cap_cpu_to_bf16(p->w, p->rows, p->cols, p->cols, p->wb);
 }
 
+enum { TILE = 32 };
+
+/* dst (cols, rows) = src (rows, cols)^T in tiles that stay in L1; threads own column bands. */
+static void transpose(const float *src, int rows, int cols, float *dst)
+{
+	CAP_PARALLEL_FOR_IF((long)rows * cols >= 65536)
+	for (int cb = 0; cb < cols; cb += TILE)
+		for (int rb = 0; rb < rows; rb += TILE) {
+			int ce = cb + TILE < cols ? cb + TILE : cols, re = rb + TILE < rows ? rb + TILE : rows;
+			for (int c = cb; c < ce; c++)
+				for (int r = rb; r < re; r++)
+					dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+		}
+}
+
+static void prepare_t(cap_weight *p)
+{
+	if (!p->wt)
+		p->wt = cap_xmalloc(sizeof(float) * (size_t)p->rows * (size_t)p->cols);
+	transpose(p->w, p->rows, p->cols, p->wt);
+}
+
 cap_weight *cap_cpu_weight_new(const float *w, int rows, int cols, int flags)
 {
 	cap_weight *p = cap_ref_weight_new(w, rows, cols, flags);
 	if (cap_host_precision() == CAP_PRECISION_BF16)
 		prepare_bf16(p);
+	else
+		prepare_t(p);
 	return p;
 }
 
@@ -79,7 +109,13 @@ void cap_cpu_weight_update(cap_weight *w)
 {
 	if (w->wb)
 		cap_cpu_to_bf16(w->w, w->rows, w->cols, w->cols, w->wb);
+	if (w->wt)
+		transpose(w->w, w->rows, w->cols, w->wt);
 }
+
+/* fp32 x W^T: up to NT_ROWS rows sgemm with W as its transposed operand (a matrix-vector
+ * product either way), from PRIM_ROWS the matmul primitive on W, between them sgemm on W^T. */
+enum { NT_ROWS = 2, PRIM_ROWS = 128 };
 
 void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
 {
@@ -100,27 +136,28 @@ void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float
 		if (omp_set && omp_get && (saved = omp_get()) > 1)
 			omp_set(1);
 	}
-	/* fp32 x W^T: oneDNN's sgemm is fast with W as the transposed operand only below 16 rows
-	 * (at 16-64 rows it ran at 33-90 GFLOP/s here, against 120-190 for the matmul primitive on
-	 * W and 110-160 for sgemm on a transposed copy, which cost 1.4 ms to refresh after every
-	 * step). x W (the input gradient) is sgemm's plain case. */
 	int bf16 = cap_host_precision() == CAP_PRECISION_BF16;
-	if (bf16 && !w->wb)
-		prepare_bf16((cap_weight *)w);   /* made before the precision changed */
-	if (bf16)
+	if (bf16) {
+		if (!w->wb)
+			prepare_bf16((cap_weight *)w);   /* made before the precision changed */
 		cap_cpu_matmul_bf16(x, n, w, trans, beta, y);
-	else if (trans && n >= 16)
+	} else if (trans && n >= PRIM_ROWS) {
 		cap_cpu_matmul_f32(x, n, w, trans, beta, y);
-	else if (trans)
+	} else if (trans && n > NT_ROWS) {
+		if (!w->wt)
+			prepare_t((cap_weight *)w);
+		cap_cpu_gemm(0, 0, n, w->rows, w->cols, 1, x, w->cols, w->wt, w->rows, beta, y, w->rows);
+	} else if (trans) {
 		cap_cpu_gemm(0, 1, n, w->rows, w->cols, 1, x, w->cols, w->w, w->cols, beta, y, w->rows);
-	else
+	} else {   /* x W, the input gradient: sgemm's plain case on W itself */
 		cap_cpu_gemm(0, 0, n, w->cols, w->rows, 1, x, w->rows, w->w, w->cols, beta, y, w->cols);
+	}
 	if (saved > 1)
 		omp_set(saved);
 }
 
-/* Where cap_cpu_matmul takes a primitive (bf16; fp32 from 16 rows), the bias goes into it;
- * below, sgemm adds the product to the broadcast rows as before. */
+/* Where cap_cpu_matmul takes a primitive (bf16; fp32 from PRIM_ROWS rows), the bias goes into
+ * it; below, the product is added to the broadcast rows. */
 void cap_cpu_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
                          float *y)
 {
@@ -129,7 +166,7 @@ void cap_cpu_matmul_bias(const float *x, int n, const cap_weight *w, const float
 	int bf16 = cap_host_precision() == CAP_PRECISION_BF16;
 	if (bf16 && !w->wb)
 		prepare_bf16((cap_weight *)w);   /* made before the precision changed */
-	if (bf16 || n >= 16) {
+	if (bf16 || n >= PRIM_ROWS) {
 		cap_cpu_matmul_bias_prim(x, n, w, b1, b2, y, bf16);
 		return;
 	}

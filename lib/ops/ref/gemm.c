@@ -55,6 +55,7 @@ void cap_ref_weight_free(cap_weight *w)
 	if (!w)
 		return;
 	free(w->wb);
+	free(w->wt);
 	free(w);
 }
 
