@@ -1,6 +1,7 @@
 /* The LSTM caption decoder's parameters and model files, and placing a model on a backend (see
  * decoder.h). Inference is in decoder_infer.c, the training pass in decoder_train.c. */
 #include "decoder/decoder.h"
+#include "core/bigmem.h"
 #include "core/error.h"
 #include "io/tensors.h"
 #include <assert.h>
@@ -91,7 +92,7 @@ cap_decoder *cap_decoder_new(const cap_decoder_config *c)
 	cap_decoder *m = cap_xcalloc(1, sizeof *m);
 	m->cfg = *c;
 	m->n_params = cap_decoder_param_count(c);
-	m->data = cap_xcalloc(m->n_params, sizeof(float));
+	m->data = cap_big_xalloc(sizeof(float) * m->n_params);   /* streamed by every Adam step */
 	cap_decoder_views(c, m->data, &m->p);
 	return m;
 }

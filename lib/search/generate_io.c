@@ -3,6 +3,7 @@
 #include "decoder/encoder_id.h"
 #include "core/buf.h"
 #include "core/cli.h"
+#include "core/bigmem.h"
 #include "core/error.h"
 #include "core/outfile.h"
 #include "io/stream.h"
@@ -114,7 +115,7 @@ int cap_generate_run(cap_generator *gen, const cap_generate_io *io)
 	}
 
 	int D = m->cfg.feat_dim;
-	float *feats = cap_xmalloc((size_t)batch * D * sizeof *feats);
+	float *feats = cap_big_xalloc((size_t)batch * D * sizeof *feats);
 	char **names = cap_xcalloc(batch, sizeof *names);
 	cap_search_result *res = cap_xcalloc(batch, sizeof *res);
 	cap_buf cap = { 0 };

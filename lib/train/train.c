@@ -1,6 +1,7 @@
 /* Training data: features once per image, captions joined by image name, epoch batches. */
 #include "train/train.h"
 #include "decoder/encoder_id.h"
+#include "core/bigmem.h"
 #include "core/error.h"
 #include "io/stream.h"
 #include <stdlib.h>
@@ -96,7 +97,8 @@ int cap_train_feats_load(cap_train_feats *f, const char *path)
 				goto fail;
 			}
 			f->names = cap_xrealloc(f->names, sizeof(char *) * cap);
-			f->data = cap_xrealloc(f->data, bytes);
+			/* huge pages: each batch gathers rows from all over the table */
+			f->data = cap_big_xgrow(f->data, sizeof(float) * dim * f->n, bytes);
 		}
 		if (cap_rec_f32(r, rec, "feature", f->data + f->n * dim, dim) < 0)
 			goto fail;

@@ -1,6 +1,7 @@
 /* The cpu backend's GEMM: oneDNN's dnnl_sgemm (threaded by OpenMP inside libdnnl), the bf16
  * precision's on matmul primitives (matmul.c), and prepared weights (see ops.h). */
 #include "ops/cpu/cpu.h"
+#include "core/bigmem.h"
 #include "core/error.h"
 #include <assert.h>
 #include <dlfcn.h>
@@ -69,7 +70,7 @@ void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 static void prepare_bf16(cap_weight *p)
 {
 	if (!p->wb)
-		p->wb = cap_xmalloc(sizeof(uint16_t) * (size_t)p->rows * (size_t)p->cols);
+		p->wb = cap_big_xalloc(sizeof(uint16_t) * (size_t)p->rows * (size_t)p->cols);
 	cap_cpu_to_bf16(p->w, p->rows, p->cols, p->cols, p->wb);
 }
 
@@ -91,7 +92,7 @@ static void transpose(const float *src, int rows, int cols, float *dst)
 static void prepare_t(cap_weight *p)
 {
 	if (!p->wt)
-		p->wt = cap_xmalloc(sizeof(float) * (size_t)p->rows * (size_t)p->cols);
+		p->wt = cap_big_xalloc(sizeof(float) * (size_t)p->rows * (size_t)p->cols);
 	transpose(p->w, p->rows, p->cols, p->wt);
 }
 

@@ -12,6 +12,7 @@
 #include "ops/cpu/cpu.h"
 #include "ops/bf16.h"
 #include "core/cpu.h"
+#include "core/bigmem.h"
 #include "core/error.h"
 #include <dnnl.h>
 #include <pthread.h>
@@ -237,7 +238,7 @@ static uint16_t *scratch(uint16_t **p, size_t *cap, size_t n)
 {
 	if (n > *cap) {
 		free(*p);
-		*p = cap_xmalloc(sizeof(uint16_t) * n);
+		*p = cap_big_xalloc(sizeof(uint16_t) * n);
 		*cap = n;
 	}
 	return *p;

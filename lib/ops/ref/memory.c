@@ -1,31 +1,18 @@
 /* Backend memory of the host backends: plain heap memory (see ops.h, "Memory"). */
 #include "ops/host.h"
+#include "core/bigmem.h"
 #include "core/error.h"
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-
-enum { HUGE_PAGE = 2 << 20 };
 
 /* Buffers of 4 MB and more (the state and logits of a generation batch, a training batch's
- * activations) start on a 2 MB boundary and ask for transparent huge pages: faulting in 4 KB
- * pages on first touch made a greedy run of 1,000 captions at batch 1,000 slower on these
- * virtual machines: with huge pages its loop took 0.29-0.30 s against 0.32-0.34, the whole
- * process 0.38-0.41 s against 0.39-0.43 (4 interleaved pairs; training steps unchanged). Where
- * huge pages are off, madvise does nothing and the memset does the zeroing calloc did. */
+ * activations) go on transparent huge pages (core/bigmem.h): faulting in 4 KB pages on first
+ * touch made a greedy run of 1,000 captions at batch 1,000 slower on these virtual machines:
+ * with huge pages its loop took 0.29-0.30 s against 0.32-0.34, the whole process 0.38-0.41 s
+ * against 0.39-0.43 (4 interleaved pairs; training steps unchanged). */
 void *cap_host_alloc(size_t bytes)
 {
-	void *p = NULL;
-	if (bytes >= 2 * (size_t)HUGE_PAGE) {
-		if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
-			p = NULL;
-		if (p) {
-			madvise(p, bytes - bytes % HUGE_PAGE, MADV_HUGEPAGE);
-			memset(p, 0, bytes);
-		}
-	} else {
-		p = calloc(1, bytes ? bytes : 1);
-	}
+	void *p = cap_big_alloc(bytes);
 	if (!p)
 		cap_fail("out of memory (%zu bytes)", bytes);
 	return p;

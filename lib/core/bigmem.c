@@ -1,0 +1,43 @@
+/* Large host arrays on transparent huge pages (see bigmem.h). */
+#include "core/bigmem.h"
+#include "core/error.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+enum { HUGE_PAGE = 2 << 20 };
+
+void *cap_big_alloc(size_t bytes)
+{
+	void *p = NULL;
+	if (bytes >= 2 * (size_t)HUGE_PAGE) {
+		if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+			return NULL;
+		/* advice only: where huge pages are off this fails and the pages stay small */
+		(void)madvise(p, bytes - bytes % HUGE_PAGE, MADV_HUGEPAGE);
+		memset(p, 0, bytes);   /* the first touch, which is where the huge pages come from */
+		return p;
+	}
+	return calloc(1, bytes ? bytes : 1);
+}
+
+void *cap_big_xalloc(size_t bytes)
+{
+	void *p = cap_big_alloc(bytes);
+	if (!p) {
+		fprintf(stderr, "%s: out of memory allocating %zu bytes\n", program_invocation_short_name, bytes);
+		abort();
+	}
+	return p;
+}
+
+void *cap_big_xgrow(void *p, size_t old, size_t bytes)
+{
+	void *q = cap_big_xalloc(bytes);
+	if (p && old)
+		memcpy(q, p, old < bytes ? old : bytes);
+	free(p);
+	return q;
+}
