@@ -388,6 +388,10 @@ static const tcase cases[] = {
 	{ "gemm", c_gemm, { 17, 33, 9, 1, 0, 0 }, 1e-10, "M17 N33 K9 A^T" },
 	{ "gemm", c_gemm, { 17, 33, 9, 0, 1, 1 }, 1e-10, "M17 N33 K9 B^T beta" },
 	{ "gemm", c_gemm, { 130, 70, 300, 1, 1, 0 }, 1e-10, "M130 N70 K300 A^T B^T" },
+	/* K past a multiple of 64 (bf16 on cpu cuts it in two products) with each operand plain */
+	{ "gemm", c_gemm, { 70, 45, 130, 0, 0, 1 }, 1e-10, "M70 N45 K130 beta" },
+	{ "gemm", c_gemm, { 70, 45, 130, 1, 0, 0 }, 1e-10, "M70 N45 K130 A^T" },
+	{ "gemm", c_gemm, { 70, 45, 130, 0, 1, 1 }, 1e-10, "M70 N45 K130 B^T beta" },
 	{ "gemm", c_gemm, { 64, 2048, 512, 0, 1, 1 }, 1e-10, "M64 N2048 K512 B^T beta" },
 	{ "gemm", c_gemm, { 5, 7, 0, 0, 0, 1 }, 1e-10, "K0 beta" },
 	{ "matmul", c_matmul, { 64, 2048, 512, 1, 1, CAP_WEIGHT_RECURRENT }, 1e-10, "n64 W2048x512 xW^T recurrent" },
