@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bigmem.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -121,7 +122,7 @@ static int search_greedy(const cap_stepper *m, int B, const cap_search_opts *o,
 	uint32_t *ids = cap_xmalloc(B * sizeof *ids);
 	/* with step_topk the best word of each row comes back alone (tv, ti), else whole rows */
 	int topk = m->step_topk != NULL;
-	float *logp = topk ? NULL : cap_xmalloc((size_t)B * V * sizeof *logp);
+	float *logp = topk ? NULL : cap_big_xalloc((size_t)B * V * sizeof *logp);   /* huge pages, see core/bigmem.h */
 	float *tv = topk ? cap_xmalloc(B * sizeof *tv) : NULL;
 	int32_t *ti = topk ? cap_xmalloc(B * sizeof *ti) : NULL;
 	int rows = B;
@@ -229,7 +230,7 @@ static int search_beam(const cap_stepper *m, int B, const cap_search_opts *o,
 	uint32_t *ids = cap_xmalloc((size_t)B * K * sizeof *ids);
 	/* with step_topk each row's K best words come back (tv, ti), else whole rows */
 	int topk = m->step_topk != NULL && K <= m->topk_max;
-	float *logp = topk ? NULL : cap_xmalloc((size_t)B * K * V * sizeof *logp);
+	float *logp = topk ? NULL : cap_big_xalloc((size_t)B * K * V * sizeof *logp);
 	float *tv = topk ? cap_xmalloc((size_t)B * K * K * sizeof *tv) : NULL;
 	int32_t *ti = topk ? cap_xmalloc((size_t)B * K * K * sizeof *ti) : NULL;
 	cand *top = cap_xmalloc(K * sizeof *top);
@@ -397,7 +398,7 @@ static int search_sample(const cap_stepper *m, int B, const cap_search_opts *o,
 	int *ended = cap_xcalloc(R, sizeof *ended);
 	int *row_of = cap_xmalloc(R * sizeof *row_of), *keep = cap_xmalloc(R * sizeof *keep);
 	uint32_t *ids = cap_xmalloc(R * sizeof *ids);
-	float *logp = cap_xmalloc((size_t)R * V * sizeof *logp), *tmp = cap_xmalloc(V * sizeof *tmp);
+	float *logp = cap_big_xalloc((size_t)R * V * sizeof *logp), *tmp = cap_xmalloc(V * sizeof *tmp);
 	float *masked = cap_xmalloc(V * sizeof *masked);
 	cap_rng *rng = cap_xmalloc(R * sizeof *rng);
 	for (int s = 0; s < R; s++) {
