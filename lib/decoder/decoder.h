@@ -121,7 +121,8 @@ void cap_decoder_free(cap_decoder *m);
  *              cap_decoder_state_gather(s, s, idx, n) reorders/duplicates/drops rows for beam
  *              search (row i of the result = row idx[i] of the source; n <= capacity).
  * The state holds h and c of every layer: (L, capacity, H) each. States are independent of
- * each other; a model may be shared by several states (it is only read). */
+ * each other; a model may be shared by several states (it is only read, and its weights must
+ * not change while a state lives: see gate_table). */
 typedef struct cap_decoder_state {
 	const cap_ops *ops;
 	int batch;      /* live rows */
@@ -138,6 +139,15 @@ typedef struct cap_decoder_state {
 	int32_t *idx;   /* (capacity) */
 	void *topk;     /* (capacity, CAP_TOPK_MAX) values then as many indices, made by the first
 	                   cap_decoder_step_topk (and logits with it on host-memory backends) */
+	/* Layer 0's gate inputs of every word, (V, 4H) = embed W_ih^T + b_ih + b_hh: a step then
+	 * gathers rows of it instead of multiplying the embedded words (18% of a step's FLOPs at
+	 * E 256, H 512, V 2,539). Building it costs a product over the whole vocabulary, so it is
+	 * built once the state has stepped V rows (by then the products it saves have cost as much:
+	 * never more than twice the better choice, and never for a few images); NULL until then.
+	 * It holds the weights of that moment: a state must not outlive a change of the model's
+	 * weights (make a new one). CAP_GATE_TABLE=0 turns it off. */
+	float *gate_table;
+	size_t stepped;  /* rows stepped so far */
 } cap_decoder_state;
 
 cap_decoder_state *cap_decoder_state_new(const cap_decoder *m, int capacity);

@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* a state is small next to the model: running out of memory for it is fatal */
 #define dev_alloc(ops, n, size) cap_ops_xalloc(ops, n, 1, size, "decoder state")
@@ -48,11 +49,14 @@ void cap_decoder_state_free(cap_decoder_state *s)
 		ops->free(s->logits);
 	if (s->topk)
 		ops->free(s->topk);
+	if (s->gate_table)
+		ops->free(s->gate_table);
 	free(s);
 }
 
-/* One step of every layer on the input rows in s->x (B, E). */
-static void state_advance(const cap_decoder *m, cap_decoder_state *s, int first)
+/* One step of every layer on the input rows in s->x (B, E), or with layer 0's input part of
+ * the gates already in s->gates (gates0). */
+static void state_advance(const cap_decoder *m, cap_decoder_state *s, int first, int gates0)
 {
 	const cap_ops *ops = s->ops;
 	const cap_decoder_dev *d = &m->dev;
@@ -60,7 +64,8 @@ static void state_advance(const cap_decoder *m, cap_decoder_state *s, int first)
 	for (int l = 0; l < m->cfg.layers; l++) {
 		float *h = s->h + (size_t)l * s->capacity * H, *c = s->c + (size_t)l * s->capacity * H;
 		/* (B, 4H) = x W_ih^T + b_ih + b_hh */
-		ops->matmul_bias(s->x, B, d->w_ih[l], d->p.b_ih[l], d->p.b_hh[l], s->gates);
+		if (l > 0 || !gates0)
+			ops->matmul_bias(s->x, B, d->w_ih[l], d->p.b_ih[l], d->p.b_hh[l], s->gates);
 		if (!first)
 			ops->matmul(h, B, d->w_hh[l], 1, 1, s->gates);  /* += h W_hh^T */
 		ops->lstm_cell_forward(s->gates, first ? NULL : c, c, NULL, h, B, H);
@@ -76,7 +81,27 @@ void cap_decoder_start(const cap_decoder *m, cap_decoder_state *s, const float *
 	s->batch = batch;
 	ops->upload(s->feat, feats, sizeof(float) * (size_t)batch * D);
 	ops->matmul_bias(s->feat, batch, m->dev.proj, m->dev.p.proj_b, NULL, s->x);   /* (B, E) */
-	state_advance(m, s, 1);
+	state_advance(m, s, 1, 0);
+}
+
+static int gate_table_wanted(void)
+{
+	static int on = -1;
+	if (on < 0) {
+		const char *e = getenv("CAP_GATE_TABLE");
+		on = !(e && !strcmp(e, "0"));
+	}
+	return on;
+}
+
+/* s->gate_table (V, 4H) = embed W_ih^T + b_ih + b_hh of layer 0, in the model's precision. */
+static void gate_table_build(const cap_decoder *m, cap_decoder_state *s)
+{
+	const cap_ops *ops = s->ops;
+	int V = m->cfg.vocab, H4 = 4 * m->cfg.hidden;
+	s->gate_table = dev_alloc(ops, (size_t)V * H4, sizeof(float));
+	/* the product a step would make, on every word at once */
+	ops->matmul_bias(m->dev.p.embed_w, V, m->dev.w_ih[0], m->dev.p.b_ih[0], m->dev.p.b_hh[0], s->gate_table);
 }
 
 /* lg (B, V) = log_softmax(h W_lin^T + b_lin) of the top layer's rows, in backend memory. */
@@ -96,8 +121,14 @@ void cap_decoder_step(const cap_decoder *m, cap_decoder_state *s, const uint32_t
 	for (int b = 0; b < B; b++)
 		assert(ids[b] < (uint32_t)V);
 	ops->upload(s->ids, ids, sizeof(uint32_t) * B);
-	ops->embed_gather(s->x, m->dev.p.embed_w, s->ids, B, E);
-	state_advance(m, s, 0);
+	if (!s->gate_table && s->stepped >= (size_t)V && gate_table_wanted())
+		gate_table_build(m, s);
+	s->stepped += (size_t)B;
+	if (s->gate_table)
+		ops->embed_gather(s->gates, s->gate_table, s->ids, B, 4 * m->cfg.hidden);
+	else
+		ops->embed_gather(s->x, m->dev.p.embed_w, s->ids, B, E);
+	state_advance(m, s, 0, s->gate_table != NULL);
 	if (!logp)
 		return;
 	/* On host-memory backends the caller's array is backend memory already. */
