@@ -31,6 +31,8 @@ void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const f
                        const float *B, int ldb, float beta, float *C, int ldc);
 void cap_cpu_matmul_bf16(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
 void cap_cpu_matmul_f32(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
+void cap_cpu_gemm_f32_prim(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc);
 /* y = x W^T + b1 (+ b2) on the primitives, the bias in the product's epilogue (bf16 when
  * bf16 is set, else fp32) */
 void cap_cpu_matmul_bias_prim(const float *x, int n, const cap_weight *w, const float *b1,

@@ -36,6 +36,10 @@ int cap_cpu_set_threads(int n)
 	return 0;
 }
 
+/* rows from which x W^T goes to the matmul primitive (see cap_cpu_matmul); also the bound
+ * below which A B^T does (see cap_cpu_gemm) */
+enum { NT_ROWS = 2, PRIM_ROWS = 128 };
+
 void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -49,6 +53,17 @@ void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 	}
 	if (cap_host_precision() == CAP_PRECISION_BF16) {
 		cap_cpu_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		return;
+	}
+	/* Two cases where oneDNN's matmul primitive beat dnnl_sgemm (2-core Zen 5, a training
+	 * step's shapes): A B^T of fewer than PRIM_ROWS rows (the image projection of a batch,
+	 * 64 x 256 x 2048: 307 against 116 GFLOP/s) and A^T B over at most PRIM_ROWS terms (its
+	 * weight gradient over the 64 captions: 250-277 against 77-86). A^T B over a batch's
+	 * tokens was faster too (2048 x 512 over 763: 290 against 236), but K changes with every
+	 * batch, and the primitives made for each new K (and the cut of K, see matmul.c) ate the
+	 * gain over a 250-step run. The rest stays on sgemm. */
+	if ((ta && !tb && K <= PRIM_ROWS) || (!ta && tb && M < PRIM_ROWS)) {
+		cap_cpu_gemm_f32_prim(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 		return;
 	}
 	dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda,
@@ -117,7 +132,6 @@ void cap_cpu_weight_update(cap_weight *w)
 
 /* fp32 x W^T: up to NT_ROWS rows sgemm with W as its transposed operand (a matrix-vector
  * product either way), from PRIM_ROWS the matmul primitive on W, between them sgemm on W^T. */
-enum { NT_ROWS = 2, PRIM_ROWS = 128 };
 
 void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
 {

@@ -261,6 +261,17 @@ void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const f
 	pthread_mutex_unlock(&lock);
 }
 
+/* fp32 C = alpha op(A) op(B) + beta C on the primitive, for the cases sgemm does badly (see
+ * cap_cpu_gemm) */
+void cap_cpu_gemm_f32_prim(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc)
+{
+	pthread_once(&once, start);
+	pthread_mutex_lock(&lock);
+	gemm_locked(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 4, NULL);
+	pthread_mutex_unlock(&lock);
+}
+
 /* y = x W^T (trans) or x W (+ bias) + beta y, with W's bf16 copy wb (rows, cols) in bf16 and W
  * itself in fp32 (the matmul primitive takes W^T as strides, as fast as a plain operand, so no
  * transposed copy is needed); the caller holds the lock. */
