@@ -65,4 +65,14 @@ rss4=$(cut -d' ' -f2 "$T/fp32x4.times" | awk '{printf "%.0f", $1/1024}')
 echo "peak RSS with $((4 * N)) images (fp32): $rss4 MB (flat: compare with $N above)"
 echo "ratio end to end vs PyTorch at its best batch ($bestb), medians: fp32 $(echo "$ours_fp32 $best" | awk '{printf "%.2f", $1/$2}')x, bf16 $(echo "$ours_bf16 $best" | awk '{printf "%.2f", $1/$2}')x"
 echo "ratio end to end, fastest runs (ours vs PyTorch's fastest at any batch): fp32 $(echo "$oursb_fp32 $bestbest" | awk '{printf "%.2f", $1/$2}')x, bf16 $(echo "$oursb_bf16 $bestbest" | awk '{printf "%.2f", $1/$2}')x"
+# The share of the machine's limit: the network's FLOPs per image (convolutions, counted by
+# PyTorch hooks) at cap's rate without the load (enc), against the measured peak of each precision.
+fl=$("$PYTHON" "$here/encode_torch.py" flops)
+for m in fp32 bf16; do
+	wall=$(cut -d' ' -f1 "$T/$m.times" | median)
+	peak=${PEAK_GFLOPS:-}; [ "$m" = bf16 ] && peak=${PEAK_BF16_GFLOPS:-}
+	echo "$N $wall $load $fl ${peak:-0} $m" | awk '{r = $1 / ($2 - $3); g = r * $4 / 1e9;
+		printf "cap-encode %s: %.2f GFLOP an image, %.1f GFLOP/s without the load", $6, $4 / 1e9, g;
+		if ($5 > 0) printf ", %.0f%% of the measured %.0f GFLOP/s peak", 100 * g / $5, $5; printf "\n"}'
+done
 echo "load: $(uptime | sed 's/.*load/load/') (a busy machine disturbs both sides, OpenMP ones badly)"

@@ -6,7 +6,10 @@
   encode_torch.py run WEIGHTS.pth BATCH THREADS LIST
       encodes the images listed in LIST (one path a line) the usual PyTorch way: PIL decode,
       torchvision's Resize(256)/CenterCrop(224)/ToTensor/Normalize, model in eval mode under
-      no_grad, BATCH images per forward; prints one JSON line with the times and peak RSS."""
+      no_grad, BATCH images per forward; prints one JSON line with the times and peak RSS.
+  encode_torch.py flops
+      the FLOPs of one 224x224 image through the network cap-encode runs (convolutions, the
+      pooled 2048-d feature; no classifier), 2 per multiply-add, counted by forward hooks"""
 import json, resource, sys, time
 t_start = time.monotonic()
 import torch, torchvision
@@ -17,6 +20,18 @@ def model152(zero_init=True):
     m = torchvision.models.resnet152(zero_init_residual=zero_init)
     m.fc = torch.nn.Identity()
     return m.eval()
+
+if sys.argv[1] == "flops":
+    m, total = model152(), [0]
+    def conv(mod, inp, out):
+        total[0] += 2 * out.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0] * mod.kernel_size[1]
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.Conv2d):
+            mod.register_forward_hook(conv)
+    with torch.no_grad():
+        m(torch.zeros(1, 3, 224, 224))
+    print(total[0])
+    sys.exit(0)
 
 if sys.argv[1] == "weights":
     sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/tests/py")
