@@ -50,6 +50,8 @@ void cap_avx512_adam_step(float *param, const float *grad, float *m, float *v, s
 double cap_avx512_sum_squares(const float *x, size_t n);
 void cap_avx512_col_sums(const float *x, int rows, int n, float *out);
 void cap_cpu_bias_rows(float *y, const float *b1, const float *b2, int rows, int n);
+void cap_cpu_row_topk(const float *x, int rows, int n, int k, int ex0, int ex1, float *vals,
+                      int32_t *idx);
 
 cap_encoder *cap_cpu_encoder_new(struct cap_resnet *net, int batch, int h, int w, int flags);
 int cap_cpu_encoder_run(cap_encoder *e, const float *in, int n, float *out);
