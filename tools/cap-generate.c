@@ -36,7 +36,7 @@ static void usage(FILE *f)
 	  "  --seed S              seed of the sampling generator (default 0)\n"
 	  "  --text                write lines IMAGE<TAB>CAPTION instead of a stream\n"
 	  "  --device D            ref, cpu (default) or cuda\n"
-	  "  --precision P         fp32 (default); tf32 or bf16 with --device cuda\n"
+	  "  --precision P         fp32 (default), bf16 (cpu with AVX512-BF16), tf32 (cuda)\n"
 	  "  --reference           the same as --device ref\n"
 	  "  --threads N           threads for the matrix products (default: all cores)\n"
 	  "  --batch N             images decoded together (default 64)\n"
