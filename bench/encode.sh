@@ -24,7 +24,8 @@ ours() { # label, list, extra options...
 	label=$1 list=$2; shift 2
 	for r in $(seq "$REPS"); do
 		/usr/bin/time -f "%e %M" -o "$T/time" "$CAP_BIN/cap-encode" --weights "$T/w.safetensors" \
-			--threads "$THREADS" "$@" <"$list" >"$T/out.mp" 2>"$T/err" || { cat "$T/err"; return 1; }
+			--threads "$THREADS" --stats "$@" <"$list" >"$T/out.mp" 2>"$T/err" || { cat "$T/err"; return 1; }
+		sed -n 's/.* images in \([0-9.]*\) s,.*/\1/p' "$T/err" >>"$T/$label.loop"
 		cat "$T/time"
 	done >"$T/$label.times"
 }
@@ -66,13 +67,14 @@ echo "peak RSS with $((4 * N)) images (fp32): $rss4 MB (flat: compare with $N ab
 echo "ratio end to end vs PyTorch at its best batch ($bestb), medians: fp32 $(echo "$ours_fp32 $best" | awk '{printf "%.2f", $1/$2}')x, bf16 $(echo "$ours_bf16 $best" | awk '{printf "%.2f", $1/$2}')x"
 echo "ratio end to end, fastest runs (ours vs PyTorch's fastest at any batch): fp32 $(echo "$oursb_fp32 $bestbest" | awk '{printf "%.2f", $1/$2}')x, bf16 $(echo "$oursb_bf16 $bestbest" | awk '{printf "%.2f", $1/$2}')x"
 # The share of the machine's limit: the network's FLOPs per image (convolutions, counted by
-# PyTorch hooks) at cap's rate without the load (enc), against the measured peak of each precision.
+# PyTorch hooks) at cap's rate in its loop (--stats: from the first image on, decoding
+# overlapped; the median of the runs), against the measured peak of each precision.
 fl=$("$PYTHON" "$here/encode_torch.py" flops)
 for m in fp32 bf16; do
-	wall=$(cut -d' ' -f1 "$T/$m.times" | median)
+	loop=$(median <"$T/$m.loop")
 	peak=${PEAK_GFLOPS:-}; [ "$m" = bf16 ] && peak=${PEAK_BF16_GFLOPS:-}
-	echo "$N $wall $load $fl ${peak:-0} $m" | awk '{r = $1 / ($2 - $3); g = r * $4 / 1e9;
-		printf "cap-encode %s: %.2f GFLOP an image, %.1f GFLOP/s without the load", $6, $4 / 1e9, g;
-		if ($5 > 0) printf ", %.0f%% of the measured %.0f GFLOP/s peak", 100 * g / $5, $5; printf "\n"}'
+	echo "$N $loop $fl ${peak:-0} $m" | awk '{r = $1 / $2; g = r * $3 / 1e9;
+		printf "cap-encode %s: %.2f GFLOP an image, %.1f img/s in the loop, %.1f GFLOP/s", $5, $3 / 1e9, r, g;
+		if ($4 > 0) printf ", %.0f%% of the measured %.0f GFLOP/s peak", 100 * g / $4, $4; printf "\n"}'
 done
 echo "load: $(uptime | sed 's/.*load/load/') (a busy machine disturbs both sides, OpenMP ones badly)"
