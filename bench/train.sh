@@ -50,9 +50,9 @@ print("%-28s %.4f s/step (median of %d steps; mean %.4f) %6.1f s/epoch (469 step
       % (sys.argv[2], s, len(secs), mean, s * 469, tok, int(sys.argv[3]) / 1024))
 # FLOPs of the step: per token the forward is 2 (4HE + 4HH + HV), the backward twice that; per
 # caption the projection 2 DE, times 3 likewise (E 256, H 512, D 2048, batch 64).
-# The rate is each step's own FLOPs over its own seconds, the median over the steps: the token
-# counts of shuffled batches are skewed (a few long ones), so the median step's seconds against
-# the mean step's FLOPs would overstate it (91% where the steps ran at 84-86%).
+# The rate is the FLOPs of each step over the seconds of that step, the median over the steps:
+# the token counts of shuffled batches are skewed (a few long ones), so the seconds of the median
+# step against the FLOPs of the mean step would overstate it (91% where the steps ran at 84-86%).
 V = next(msgpack.Unpacker(open(sys.argv[5], "rb"), raw=False))["vocab_size"]
 E, H, D, B = 256, 512, 2048, 64
 def flops(t): return 3 * t * 2 * (4 * H * E + 4 * H * H + H * V) + 3 * B * 2 * D * E
