@@ -12,11 +12,13 @@ enum { HUGE_PAGE = 2 << 20 };
 void *cap_big_alloc(size_t bytes)
 {
 	void *p = NULL;
-	if (bytes >= 2 * (size_t)HUGE_PAGE) {
-		if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+	if (bytes >= (size_t)HUGE_PAGE / 2) {
+		/* whole huge pages: a block of 1 MB takes one, and its end shares no page */
+		size_t whole = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+		if (whole < bytes || posix_memalign(&p, HUGE_PAGE, whole) != 0)
 			return NULL;
 		/* advice only: where huge pages are off this fails and the pages stay small */
-		(void)madvise(p, bytes - bytes % HUGE_PAGE, MADV_HUGEPAGE);
+		(void)madvise(p, whole, MADV_HUGEPAGE);
 		memset(p, 0, bytes);   /* the first touch, which is where the huge pages come from */
 		return p;
 	}

@@ -7,8 +7,11 @@
 #define CAP_BIGMEM_H
 #include <stddef.h>
 
-/* bytes of zeroed memory; from 4 MB on, 2 MB aligned and marked for huge pages (madvise; a
- * no-op where they are off). NULL when it cannot be had. Freed with free(). */
+/* bytes of zeroed memory; from 1 MB on, whole 2 MB pages (rounded up), aligned and marked for
+ * huge pages (madvise; a no-op where they are off). NULL when it cannot be had. Freed with
+ * free(). The 1 MB bound: a training step's activations of 0.8-1.7 MB on huge pages made the
+ * step 2-3% faster (3 interleaved pairs of 100 steps; peak RSS 245 -> 290 MB), and greedy
+ * generation 3% faster at batch 64. */
 void *cap_big_alloc(size_t bytes);
 /* the same, aborting with a message when out of memory (as cap_xmalloc) */
 void *cap_big_xalloc(size_t bytes);

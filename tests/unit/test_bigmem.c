@@ -1,4 +1,4 @@
-/* core/bigmem: zeroed memory, 2 MB aligned from 4 MB on, growth that keeps the contents; and
+/* core/bigmem: zeroed memory, 2 MB aligned from 1 MB on, growth that keeps the contents; and
  * the huge-page advice takes where the kernel offers transparent huge pages on madvise. */
 #include "check.h"
 #include "core/bigmem.h"
@@ -37,6 +37,10 @@ int main(void)
 	CHECK(s && all_zero(s, small), "a small block is zeroed");
 	CHECK(b && all_zero(b, big), "a 9 MB block is zeroed");
 	CHECK(b && (uintptr_t)b % (2u << 20) == 0, "a 9 MB block starts on a 2 MB boundary");
+	unsigned char *m = cap_big_alloc((size_t)3 << 19);
+	CHECK(m && all_zero(m, (size_t)3 << 19) && (uintptr_t)m % (2u << 20) == 0,
+	      "a 1.5 MB block is zeroed and starts on a 2 MB boundary");
+	free(m);
 
 	/* grow by doubling, as the feature loader does: the contents survive each step */
 	size_t cap = 0, n = 0;
