@@ -6,6 +6,7 @@
  * Rows go to the backend's threads. The result is ref's, exactly. */
 #include "ops/cpu/cpu.h"
 #include "core/cpu.h"
+#include <assert.h>
 #include <math.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -78,6 +79,7 @@ static void row_avx512(const float *v, int n, int k, int ex0, int ex1, float *va
 void cap_cpu_row_topk(const float *x, int rows, int n, int k, int ex0, int ex1, float *vals,
                       int32_t *idx)
 {
+	assert(k >= 1 && k <= CAP_TOPK_MAX);   /* the lists below hold CAP_TOPK_MAX */
 #if defined(__x86_64__)
 	int avx = cap_cpu_has(CAP_CPU_AVX512F);
 #else
