@@ -1,8 +1,6 @@
 /* Large host arrays on transparent huge pages (see bigmem.h). */
 #include "core/bigmem.h"
 #include "core/error.h"
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,10 +26,8 @@ void *cap_big_alloc(size_t bytes)
 void *cap_big_xalloc(size_t bytes)
 {
 	void *p = cap_big_alloc(bytes);
-	if (!p) {
-		fprintf(stderr, "%s: out of memory allocating %zu bytes\n", program_invocation_short_name, bytes);
-		abort();
-	}
+	if (!p)
+		cap_out_of_memory(bytes);
 	return p;
 }
 

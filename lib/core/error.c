@@ -39,7 +39,7 @@ int cap_fail_prefix(const char *fmt, ...)
 
 const char *cap_errmsg(void) { return errbuf; }
 
-static void oom(size_t n)
+void cap_out_of_memory(size_t n)
 {
 	fprintf(stderr, "%s: out of memory allocating %zu bytes\n", program_invocation_short_name, n);
 	abort();
@@ -48,21 +48,21 @@ static void oom(size_t n)
 void *cap_xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
-	if (!p) oom(n);
+	if (!p) cap_out_of_memory(n);
 	return p;
 }
 
 void *cap_xcalloc(size_t count, size_t size)
 {
 	void *p = calloc(count ? count : 1, size ? size : 1);
-	if (!p) oom(count * size);
+	if (!p) cap_out_of_memory(count * size);
 	return p;
 }
 
 void *cap_xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
-	if (!q) oom(n);
+	if (!q) cap_out_of_memory(n);
 	return q;
 }
 

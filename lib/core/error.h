@@ -14,6 +14,8 @@ int cap_fail_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *cap_errmsg(void);
 
 /* Allocation that cannot fail silently: aborts with a message on out-of-memory. */
+/* The message and the abort, for allocators of their own (core/bigmem.c). */
+void cap_out_of_memory(size_t n) __attribute__((noreturn));
 void *cap_xmalloc(size_t n);
 void *cap_xcalloc(size_t count, size_t size);
 void *cap_xrealloc(void *p, size_t n);

@@ -117,8 +117,8 @@ cap_weight *cap_cpu_weight_new(const float *w, int rows, int cols, int flags)
 	cap_weight *p = cap_ref_weight_new(w, rows, cols, flags);
 	if (cap_host_precision() == CAP_PRECISION_BF16)
 		prepare_bf16(p);
-	else
-		prepare_t(p);
+	/* W^T only when a product of 3-127 rows first wants it (cap_cpu_matmul): a weight used
+	 * only by larger batches, or a decoder's inference weights during training, never has one */
 	return p;
 }
 
@@ -132,7 +132,6 @@ void cap_cpu_weight_update(cap_weight *w)
 
 /* fp32 x W^T: up to NT_ROWS rows sgemm with W as its transposed operand (a matrix-vector
  * product either way), from PRIM_ROWS the matmul primitive on W, between them sgemm on W^T. */
-
 void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y)
 {
 	if (n <= 0)

@@ -39,14 +39,20 @@ static void finish(int c, int k, float *bv, int32_t *bi, float *vals, int32_t *i
 	}
 }
 
+/* Columns i0..n-1 one at a time: the whole row, or what the vector loop leaves. */
+static void scan(const float *v, int i0, int n, int k, int ex0, int ex1, float *bv, int32_t *bi, int *c)
+{
+	for (int i = i0; i < n; i++)
+		if (i != ex0 && i != ex1 && !isnan(v[i]))
+			consider(v[i], i, k, bv, bi, c);
+}
+
 static void row_scalar(const float *v, int n, int k, int ex0, int ex1, float *vals, int32_t *idx)
 {
 	float bv[CAP_TOPK_MAX];
 	int32_t bi[CAP_TOPK_MAX];
 	int c = 0;
-	for (int i = 0; i < n; i++)
-		if (i != ex0 && i != ex1 && !isnan(v[i]))
-			consider(v[i], i, k, bv, bi, &c);
+	scan(v, 0, n, k, ex0, ex1, bv, bi, &c);
 	finish(c, k, bv, bi, vals, idx);
 }
 
@@ -69,9 +75,7 @@ static void row_avx512(const float *v, int n, int k, int ex0, int ex1, float *va
 				consider(v[i + j], i + j, k, bv, bi, &c);
 		}
 	}
-	for (; i < n; i++)
-		if (i != ex0 && i != ex1 && !isnan(v[i]))
-			consider(v[i], i, k, bv, bi, &c);
+	scan(v, i, n, k, ex0, ex1, bv, bi, &c);
 	finish(c, k, bv, bi, vals, idx);
 }
 #endif
