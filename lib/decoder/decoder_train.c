@@ -44,6 +44,10 @@ struct cap_decoder_work {
 	float *hprev;                       /* (N, H) h of the previous step per row */
 	float *dh_rec, *dc_run;             /* (B, H) */
 	cap_weight *whh[CAP_DECODER_MAX_LAYERS];  /* W_hh prepared for the recurrence */
+	/* W_ih and the output layer prepared too: their forward products take the biases in the
+	 * product (one write of the (N, 4H) gates and (N, V) logits instead of broadcast rows, a
+	 * read and a write), and in bf16 each is converted once a step, not once a product */
+	cap_weight *wih[CAP_DECODER_MAX_LAYERS], *lin;
 	int layers;
 };
 
@@ -53,9 +57,12 @@ cap_decoder_work *cap_decoder_work_new(const cap_decoder *m)
 	cap_decoder_work *w = cap_xcalloc(1, sizeof *w);
 	w->ops = m->dev.ops;
 	w->layers = m->cfg.layers;
-	for (int l = 0; l < m->cfg.layers; l++)
-		w->whh[l] = w->ops->weight_new(m->dev.p.w_hh[l], 4 * m->cfg.hidden, m->cfg.hidden,
-		                               CAP_WEIGHT_RECURRENT);
+	const cap_decoder_config *c = &m->cfg;
+	for (int l = 0; l < c->layers; l++) {
+		w->whh[l] = w->ops->weight_new(m->dev.p.w_hh[l], 4 * c->hidden, c->hidden, CAP_WEIGHT_RECURRENT);
+		w->wih[l] = w->ops->weight_new(m->dev.p.w_ih[l], 4 * c->hidden, l ? c->hidden : c->embed, 0);
+	}
+	w->lin = w->ops->weight_new(m->dev.p.lin_w, c->vocab, c->hidden, 0);
 	return w;
 }
 
@@ -82,8 +89,11 @@ void cap_decoder_work_free(cap_decoder_work *w)
 	if (!w)
 		return;
 	work_release(w);
-	for (int l = 0; l < w->layers; l++)
+	for (int l = 0; l < w->layers; l++) {
 		w->ops->weight_free(w->whh[l]);
+		w->ops->weight_free(w->wih[l]);
+	}
+	w->ops->weight_free(w->lin);
 	free(w);
 }
 
@@ -111,6 +121,8 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	w->ops = ops;
 	w->layers = keep.layers;
 	memcpy(w->whh, keep.whh, sizeof w->whh);
+	memcpy(w->wih, keep.wih, sizeof w->wih);
+	w->lin = keep.lin;
 	/* Grow with slack so that a few long batches do not reallocate every time. */
 	N += N / 4; B += B / 4; T += T / 4;
 	size_t E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim, EH = E > H ? E : H;
@@ -238,12 +250,12 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 
 	/* LSTM layers. */
 	const float *x = w->x0;
-	int in = E;
 	for (int l = 0; l < L; l++) {
 		layer_buf *lb = &w->lay[l];
-		ops->bias_rows(lb->g, P->b_ih[l], P->b_hh[l], N, H4);
-		ops->gemm(0, 1, N, H4, in, 1, x, in, P->w_ih[l], in, 1, lb->g, H4);  /* (N, 4H) */
-		ops->weight_update(w->whh[l]);   /* the weights may have changed since the last batch */
+		/* the weights may have changed since the last batch */
+		ops->weight_update(w->wih[l]);
+		ops->weight_update(w->whh[l]);
+		ops->matmul_bias(x, N, w->wih[l], P->b_ih[l], P->b_hh[l], lb->g);  /* (N, 4H) */
 		for (int t = 0; t < T; t++) {
 			int n = bs[t];
 			size_t r = off[t], rp = t ? off[t - 1] : 0;
@@ -271,13 +283,12 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 		} else {
 			x = lb->h;
 		}
-		in = H;
 	}
 
 	/* Output layer over the real tokens, fused with softmax cross-entropy. */
 	float *lg = w->logits;
-	ops->bias_rows(lg, P->lin_b, NULL, N, V);
-	ops->gemm(0, 1, N, V, H, 1, x, H, P->lin_w, H, 1, lg, V);
+	ops->weight_update(w->lin);
+	ops->matmul_bias(x, N, w->lin, P->lin_b, NULL, lg);
 	float scale = 1.0f / (float)(share ? share->global_tokens : (size_t)N);
 	ops->softmax_xent_rows(lg, w->target, N, V, grad ? scale : 0, w->loss);
 	if (tokens)
@@ -290,7 +301,7 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	cap_decoder_views(c, grad, &G);
 	ops->gemm(1, 0, V, H, N, 1, lg, V, x, H, 0, G.lin_w, H);     /* (V, H) = dlogits^T x */
 	ops->col_sums(lg, N, V, G.lin_b);
-	ops->gemm(0, 0, N, H, V, 1, lg, V, P->lin_w, H, 0, w->dh, H);  /* (N, H) */
+	ops->matmul(lg, N, w->lin, 0, 0, w->dh);  /* (N, H) = dlogits W */
 	for (int l = L - 1; l >= 0; l--) {
 		layer_buf *lb = &w->lay[l];
 		int inl = l ? H : E;
@@ -317,7 +328,7 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 		ops->col_sums(w->dg, N, H4, G.b_ih[l]);
 		ops->copy(G.b_hh[l], G.b_ih[l], F * H4);
 		/* Gradient of the layer input: into the layer below (dh) or the embeddings (dx). */
-		ops->gemm(0, 0, N, inl, H4, 1, w->dg, H4, P->w_ih[l], inl, 0, l ? w->dh : w->dx, inl);
+		ops->matmul(w->dg, N, w->wih[l], 0, 0, l ? w->dh : w->dx);
 	}
 	/* dx (N, E): rows of step 0 go to proj, the others to the embedding rows of their words. */
 	ops->gemm(1, 0, E, D, B, 1, w->dx, E, w->feat, D, 0, G.proj_w, D);
