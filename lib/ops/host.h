@@ -5,10 +5,12 @@
 #define CAP_OPS_HOST_H
 #include "ops/ops.h"
 
+struct cap_cpu_packed;
 struct cap_weight {
 	const float *w;   /* (rows, cols), the caller's */
-	uint16_t *wb;     /* (rows, cols) bfloat16 copy for the bf16 precision (cpu), or NULL */
-	float *wt;        /* (cols, rows) W^T for fp32 products x W^T (cpu), or NULL */
+	/* the cpu backend's copies of W packed for its matmul primitive: [1] for x W^T, [0] for
+	 * x W; each made when first used, NULL until then (see lib/ops/cpu/matmul.c) */
+	struct cap_cpu_packed *packed[2];
 	int rows, cols, flags;
 };
 

@@ -100,8 +100,8 @@ typedef struct cap_ops {
 	void (*gemm)(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
 	             const float *B, int ldb, float beta, float *C, int ldc);
 	/* A weight matrix W (rows, cols) in backend memory, prepared for matmul (the cpu backend
-	 * picks the oneDNN call for each batch size, and keeps a bf16 copy in that precision). The
-	 * weight keeps pointing at w: after w changes, weight_update. */
+	 * keeps W packed in the layout of oneDNN's matmul, in bf16 in that precision). The weight
+	 * keeps pointing at w: after w changes, weight_update. */
 	cap_weight *(*weight_new)(const float *w, int rows, int cols, int flags);
 	void (*weight_update)(cap_weight *w);
 	void (*weight_free)(cap_weight *w);

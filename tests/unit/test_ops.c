@@ -398,8 +398,9 @@ static const tcase cases[] = {
 	{ "matmul", c_matmul, { 37, 2048, 512, 0, 0, CAP_WEIGHT_RECURRENT }, 1e-10, "n37 W2048x512 xW recurrent" },
 	{ "matmul", c_matmul, { 100, 2539, 512, 1, 1, 0 }, 1e-10, "n100 W2539x512 xW^T" },
 	{ "matmul", c_matmul, { 3, 7, 5, 0, 1, 0 }, 1e-10, "n3 W7x5 xW" },
-	/* the cpu backend's three ways to x W^T: W as sgemm's transposed operand (1-2 rows), its
-	 * transposed copy (3-127; 37 x 45 cuts the copy's tiles), the matmul primitive (128 on) */
+	/* the cpu backend packs W in 16 x 64 blocks (bf16: pairs along K too) and cuts the rows at
+	 * multiples of 64: 37 x 45 leaves every block part empty, 1-2 rows, under 64, 127 and 128
+	 * rows cut the rows differently */
 	{ "matmul", c_matmul, { 2, 37, 45, 1, 1, 0 }, 1e-10, "n2 W37x45 xW^T" },
 	{ "matmul", c_matmul, { 5, 37, 45, 1, 0, 0 }, 1e-10, "n5 W37x45 xW^T" },
 	{ "matmul", c_matmul, { 127, 37, 45, 1, 1, 0 }, 1e-10, "n127 W37x45 xW^T" },

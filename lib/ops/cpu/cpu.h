@@ -17,8 +17,8 @@
 int cap_cpu_set_threads(int n);
 void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
-cap_weight *cap_cpu_weight_new(const float *w, int rows, int cols, int flags);
 void cap_cpu_weight_update(cap_weight *w);
+void cap_cpu_weight_free(cap_weight *w);
 void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
 void cap_cpu_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
                          float *y);
@@ -29,14 +29,15 @@ int cap_cpu_set_precision(cap_precision p);
 void cap_cpu_to_bf16(const float *src, int rows, int cols, int ld, uint16_t *dst);
 void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc);
-void cap_cpu_matmul_bf16(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
-void cap_cpu_matmul_f32(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
 void cap_cpu_gemm_f32_prim(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                            const float *B, int ldb, float beta, float *C, int ldc);
-/* y = x W^T + b1 (+ b2) on the primitives, the bias in the product's epilogue (bf16 when
- * bf16 is set, else fp32) */
-void cap_cpu_matmul_bias_prim(const float *x, int n, const cap_weight *w, const float *b1,
-                              const float *b2, float *y, int bf16);
+/* y = x W^T (trans) or x W, + beta y, or with b1 (+ b2) in the epilogue (trans only, beta 0), on
+ * the primitive with W packed in the precision of the moment */
+void cap_cpu_matmul_packed(const float *x, int n, cap_weight *w, int trans, float beta, float *y,
+                           const float *b1, const float *b2);
+/* weight_update and weight_free's part: packed copies refreshed from W, or freed */
+void cap_cpu_weight_repack(cap_weight *w);
+void cap_cpu_weight_unpack(cap_weight *w);
 
 /* AVX-512 (compiled with target attributes; only called where the CPU has AVX-512F) */
 void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);

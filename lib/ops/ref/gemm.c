@@ -52,10 +52,6 @@ void cap_ref_weight_update(cap_weight *w) { (void)w; }
 
 void cap_ref_weight_free(cap_weight *w)
 {
-	if (!w)
-		return;
-	free(w->wb);
-	free(w->wt);
 	free(w);
 }
 
