@@ -392,6 +392,8 @@ static const tcase cases[] = {
 	{ "gemm", c_gemm, { 70, 45, 130, 0, 0, 1 }, 1e-10, "M70 N45 K130 beta" },
 	{ "gemm", c_gemm, { 70, 45, 130, 1, 0, 0 }, 1e-10, "M70 N45 K130 A^T" },
 	{ "gemm", c_gemm, { 70, 45, 130, 0, 1, 1 }, 1e-10, "M70 N45 K130 B^T beta" },
+	/* A^T B, the weight gradients (cpu packs B per part of K): K cut in two, with beta */
+	{ "gemm", c_gemm, { 300, 200, 150, 1, 0, 1 }, 1e-10, "M300 N200 K150 A^T beta" },
 	{ "gemm", c_gemm, { 64, 2048, 512, 0, 1, 1 }, 1e-10, "M64 N2048 K512 B^T beta" },
 	{ "gemm", c_gemm, { 5, 7, 0, 0, 0, 1 }, 1e-10, "K0 beta" },
 	{ "matmul", c_matmul, { 64, 2048, 512, 1, 1, CAP_WEIGHT_RECURRENT }, 1e-10, "n64 W2048x512 xW^T recurrent" },

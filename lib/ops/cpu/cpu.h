@@ -31,6 +31,10 @@ void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const f
                        const float *B, int ldb, float beta, float *C, int ldc);
 void cap_cpu_gemm_f32_prim(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                            const float *B, int ldb, float beta, float *C, int ldc);
+/* C (M, N) = alpha A^T B + beta C with B packed first (A stored (K, M), B (K, N)), in the
+ * precision of the moment */
+void cap_cpu_gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                     int ldb, float beta, float *C, int ldc);
 /* y = x W^T (trans) or x W, + beta y, or with b1 (+ b2) in the epilogue (trans only, beta 0), on
  * the primitive with W packed in the precision of the moment */
 void cap_cpu_matmul_packed(const float *x, int n, cap_weight *w, int trans, float beta, float *y,

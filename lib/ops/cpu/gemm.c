@@ -50,18 +50,18 @@ void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 				C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
 		return;
 	}
+	if (ta && !tb) {   /* the weight gradients: B packed first, see matmul.c */
+		cap_cpu_gemm_tn(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		return;
+	}
 	if (cap_host_precision() == CAP_PRECISION_BF16) {
 		cap_cpu_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 		return;
 	}
-	/* Two cases where oneDNN's matmul primitive beat dnnl_sgemm (2-core Zen 5, a training
-	 * step's shapes): A B^T of fewer than PRIM_ROWS rows (the image projection of a batch,
-	 * 64 x 256 x 2048: 307 against 116 GFLOP/s) and A^T B over at most PRIM_ROWS terms (its
-	 * weight gradient over the 64 captions: 250-277 against 77-86). A^T B over a batch's
-	 * tokens was faster too (2048 x 512 over 763: 290 against 236), but K changes with every
-	 * batch, and the primitives made for each new K (and the cut of K, see matmul.c) ate the
-	 * gain over a 250-step run. The rest stays on sgemm. */
-	if ((ta && !tb && K <= PRIM_ROWS) || (!ta && tb && M < PRIM_ROWS)) {
+	/* A B^T of fewer than PRIM_ROWS rows (the image projection of a batch, 64 x 256 x 2048) ran
+	 * at 307 GFLOP/s on oneDNN's matmul primitive against sgemm's 116 (2-core Zen 5). The rest
+	 * stays on sgemm. */
+	if (!ta && tb && M < PRIM_ROWS) {
 		cap_cpu_gemm_f32_prim(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 		return;
 	}
