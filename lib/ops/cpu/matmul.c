@@ -10,6 +10,7 @@
  * multiple of SPLIT and a remainder below it: a few dozen shapes per product, made once. Up to
  * SPLIT (the recurrence's shrinking batch) every size has its own. */
 #include "ops/cpu/cpu.h"
+#include "ops/cpu/pack.h"
 #include "ops/bf16.h"
 #include "core/cpu.h"
 #include "core/bigmem.h"
@@ -297,6 +298,22 @@ static dnnl_memory_desc_t packed_layout(int K, int N, int bf16)
 	return md;
 }
 
+/* Whether md is the blocked layout cap_cpu_pack writes (see pack.c); its outer block strides. */
+static int own_layout(const dnnl_memory_desc_t *md, int K, int N, int bf16, long *sK, long *sN)
+{
+	const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+	int KB = bf16 ? 32 : 16;
+	if (md->format_kind != dnnl_blocked || md->ndims != 2 || md->offset0 != 0 ||
+	    md->padded_dims[0] != (K + KB - 1) / KB * KB || md->padded_dims[1] != (N + 63) / 64 * 64 ||
+	    b->inner_nblks != (bf16 ? 3 : 2) || b->inner_blks[0] != 16 || b->inner_idxs[0] != 0 ||
+	    b->inner_blks[1] != 64 || b->inner_idxs[1] != 1 ||
+	    (bf16 && (b->inner_blks[2] != 2 || b->inner_idxs[2] != 0)))
+		return 0;
+	*sK = (long)b->strides[0];
+	*sN = (long)b->strides[1];
+	return 1;
+}
+
 /* ---- A^T B, B packed at every call ---- */
 
 /* The weight gradients dY^T X over a batch's tokens: with X given as plain strides, brgemm
@@ -308,6 +325,8 @@ static dnnl_memory_desc_t packed_layout(int K, int N, int bf16)
  * the reorders, like the primitives, come in a few dozen shapes. */
 typedef struct packer {
 	int K, N, ld, bf16, used;
+	int own;          /* packed by cap_cpu_pack (sK, sN), else by the reorder */
+	long sK, sN;
 	dnnl_memory_desc_t md;
 	size_t bytes;
 	dnnl_memory_t from, to;
@@ -335,6 +354,7 @@ static packer *packer_for(int K, int N, int ld, int bf16)
 		dnnl_dims_t bd = { K, N }, fs = { ld, 1 };
 		CHECK(dnnl_memory_desc_init_by_strides(&from, 2, bd, dnnl_f32, fs), "describing B");
 		p->md = packed_layout(K, N, bf16);
+		p->own = own_layout(&p->md, K, N, bf16, &p->sK, &p->sN);
 		p->bytes = dnnl_memory_desc_get_size(&p->md);
 		CHECK(dnnl_memory_create(&p->from, &from, engine, DNNL_MEMORY_NONE), "binding B");
 		CHECK(dnnl_memory_create(&p->to, &p->md, engine, DNNL_MEMORY_NONE), "binding the packed B");
@@ -381,12 +401,16 @@ void cap_cpu_gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, 
 			pbuf = cap_big_xalloc(p->bytes);
 			pbuf_cap = p->bytes;
 		}
-		shape pk = { 0 }, *k = &pk;
-		CHECK(dnnl_memory_set_data_handle(p->from, (void *)(B + (size_t)ko[j] * ldb)), "binding B");
-		CHECK(dnnl_memory_set_data_handle(p->to, pbuf), "binding the packed B");
-		dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, p->from }, { DNNL_ARG_TO, p->to } };
-		CHECK(dnnl_primitive_execute(p->reorder, stream, 2, args), "packing B");
-		CHECK(dnnl_stream_wait(stream), "waiting");
+		if (p->own) {
+			cap_cpu_pack(B + (size_t)ko[j] * ldb, ldb, 1, kl[j], N, bf16, p->sK, p->sN, pbuf);
+		} else {
+			shape pk = { 0 }, *k = &pk;
+			CHECK(dnnl_memory_set_data_handle(p->from, (void *)(B + (size_t)ko[j] * ldb)), "binding B");
+			CHECK(dnnl_memory_set_data_handle(p->to, pbuf), "binding the packed B");
+			dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, p->from }, { DNNL_ARG_TO, p->to } };
+			CHECK(dnnl_primitive_execute(p->reorder, stream, 2, args), "packing B");
+			CHECK(dnnl_stream_wait(stream), "waiting");
+		}
 		shape key = { M, N, kl[j], 1, 0, sa, 0, ldc, bf16, 0, 1, alpha, j ? 1.0f : beta };
 		run_one(&key, (const char *)a + es * (size_t)ko[j] * sa, pbuf, C, NULL, &p->md);
 	}
@@ -405,6 +429,11 @@ void cap_cpu_gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, 
  * copy serves every batch size. */
 struct cap_cpu_packed {
 	dnnl_memory_desc_t md;      /* op(W) as (K, N), packed */
+	const float *w;             /* W: element (k, n) of op(W) at w[k sk + n sn] */
+	long sk, sn;
+	int K, N;
+	int own;                    /* packed by cap_cpu_pack (sK, sN), else by the reorder */
+	long sK, sN;
 	void *data;
 	dnnl_memory_t from, to;
 	dnnl_primitive_t reorder;   /* from (W) -> to (data) */
@@ -421,6 +450,11 @@ static struct cap_cpu_packed *pack_new(const cap_weight *w, int trans, int bf16)
 	struct cap_cpu_packed *p = cap_xcalloc(1, sizeof *p);
 	p->md = packed_layout(K, N, bf16);
 	p->bf16 = bf16;
+	p->w = w->w;
+	p->sk = trans ? 1 : w->cols;
+	p->sn = trans ? w->cols : 1;
+	p->K = K, p->N = N;
+	p->own = own_layout(&p->md, K, N, bf16, &p->sK, &p->sN);
 	p->data = cap_big_xalloc(dnnl_memory_desc_get_size(&p->md));   /* huge pages, see core/bigmem.h */
 	CHECK(dnnl_memory_create(&p->from, &from, engine, (void *)w->w), "binding W");
 	CHECK(dnnl_memory_create(&p->to, &p->md, engine, p->data), "binding the packed W");
@@ -433,6 +467,10 @@ static struct cap_cpu_packed *pack_new(const cap_weight *w, int trans, int bf16)
 
 static void pack_run(struct cap_cpu_packed *p)
 {
+	if (p->own) {
+		cap_cpu_pack(p->w, p->sk, p->sn, p->K, p->N, p->bf16, p->sK, p->sN, p->data);
+		return;
+	}
 	shape key = { 0 }, *k = &key;
 	dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, p->from }, { DNNL_ARG_TO, p->to } };
 	CHECK(dnnl_primitive_execute(p->reorder, stream, 2, args), "packing W");
