@@ -39,6 +39,10 @@ run_one() { # name, command...
 for t in "${CAP_TESTBIN:-}"/test_*; do
 	[ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"
 done
+# The ops again with oneDNN held to AVX2 and cap's own AVX-512 loops off: another processor's
+# kernels, packed layouts (oneDNN's reorders instead of lib/ops/cpu/pack.c) and refusals.
+[ -x "${CAP_TESTBIN:-}/test_ops" ] &&
+	run_one "unit/test_ops-avx2" env DNNL_MAX_CPU_ISA=AVX2 CAP_CPU_OFF=avx512f "$CAP_TESTBIN/test_ops"
 for t in "$here"/cmd/*.sh; do
 	[ "$(basename "$t")" = lib.sh ] && continue   # the helpers the tests source
 	[ -f "$t" ] && run_one "cmd/$(basename "$t")" sh "$t"

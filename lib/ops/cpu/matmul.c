@@ -317,8 +317,8 @@ static int own_layout(const dnnl_memory_desc_t *md, int K, int N, int bf16, long
 /* ---- A^T B, B packed at every call ---- */
 
 /* The weight gradients dY^T X over a batch's tokens: with X given as plain strides, brgemm
- * copies it into its blocks inside the call; packed first by a reorder (which in bf16 also does
- * the rounding) they ran 16-22% faster (2-core Zen 5, operands out of cache: fp32 dW_hh 2048 x
+ * copies it into its blocks inside the call; packed first (by pack.c, or oneDNN's reorder where
+ * the layout is another; in bf16 that also rounds) they ran 16-22% faster (2-core Zen 5, operands out of cache: fp32 dW_hh 2048 x
  * 512 over 640 tokens 4.0 ms against sgemm's 5.1, bf16 2.6 against 2.9; dW_ih and the output
  * layer's likewise, 2.5-22%). K (the tokens) changes from batch to batch: cut as the
  * primitives are (a multiple of SPLIT, then the rest), each part packed on its own, so that
@@ -329,7 +329,7 @@ typedef struct packer {
 	long sK, sN;
 	dnnl_memory_desc_t md;
 	size_t bytes;
-	dnnl_memory_t from, to;
+	dnnl_memory_t from, to;     /* the reorder's, when not own */
 	dnnl_primitive_t reorder;
 } packer;
 
@@ -356,12 +356,14 @@ static packer *packer_for(int K, int N, int ld, int bf16)
 		p->md = packed_layout(K, N, bf16);
 		p->own = own_layout(&p->md, K, N, bf16, &p->sK, &p->sN);
 		p->bytes = dnnl_memory_desc_get_size(&p->md);
-		CHECK(dnnl_memory_create(&p->from, &from, engine, DNNL_MEMORY_NONE), "binding B");
-		CHECK(dnnl_memory_create(&p->to, &p->md, engine, DNNL_MEMORY_NONE), "binding the packed B");
-		dnnl_primitive_desc_t rpd;
-		CHECK(dnnl_reorder_primitive_desc_create(&rpd, &from, engine, &p->md, engine, NULL), "making the packing");
-		CHECK(dnnl_primitive_create(&p->reorder, rpd), "making the packing");
-		dnnl_primitive_desc_destroy(rpd);
+		if (!p->own) {
+			CHECK(dnnl_memory_create(&p->from, &from, engine, DNNL_MEMORY_NONE), "binding B");
+			CHECK(dnnl_memory_create(&p->to, &p->md, engine, DNNL_MEMORY_NONE), "binding the packed B");
+			dnnl_primitive_desc_t rpd;
+			CHECK(dnnl_reorder_primitive_desc_create(&rpd, &from, engine, &p->md, engine, NULL), "making the packing");
+			CHECK(dnnl_primitive_create(&p->reorder, rpd), "making the packing");
+			dnnl_primitive_desc_destroy(rpd);
+		}
 		p->K = K, p->N = N, p->ld = ld, p->bf16 = bf16, p->used = 1;
 		return p;
 	}
@@ -421,7 +423,8 @@ void cap_cpu_gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, 
 
 /* W as the B operand of x W^T (trans) or x W, in the layout the primitive reads (oneDNN's
  * blocked "any" format; on AVX-512 16 x 64 blocks, bf16 pairs interleaved along K), made from
- * W (fp32, as stored) by a reorder that also rounds to bf16. Given B as plain strides, brgemm
+ * W (fp32, as stored) by pack.c, or by oneDNN's reorder where the layout is another (both round
+ * to bf16 in that precision). Given B as plain strides, brgemm
  * copies it into such blocks inside every call: packed once, the products of a training step ran
  * 10-60% faster (2-core Zen 5, alone and warm: bf16 x W_hh^T at 64 rows 868 against 559
  * GFLOP/s, fp32 451 against 345; the logits 826-846 against 685-699, fp32 412 against 372).
@@ -436,7 +439,7 @@ struct cap_cpu_packed {
 	long sK, sN;
 	void *data;
 	dnnl_memory_t from, to;
-	dnnl_primitive_t reorder;   /* from (W) -> to (data) */
+	dnnl_primitive_t reorder;   /* from (W) -> to (data), when not own; else NULL */
 	int bf16;
 };
 
@@ -456,12 +459,14 @@ static struct cap_cpu_packed *pack_new(const cap_weight *w, int trans, int bf16)
 	p->K = K, p->N = N;
 	p->own = own_layout(&p->md, K, N, bf16, &p->sK, &p->sN);
 	p->data = cap_big_xalloc(dnnl_memory_desc_get_size(&p->md));   /* huge pages, see core/bigmem.h */
-	CHECK(dnnl_memory_create(&p->from, &from, engine, (void *)w->w), "binding W");
-	CHECK(dnnl_memory_create(&p->to, &p->md, engine, p->data), "binding the packed W");
-	dnnl_primitive_desc_t rpd;
-	CHECK(dnnl_reorder_primitive_desc_create(&rpd, &from, engine, &p->md, engine, NULL), "making the packing");
-	CHECK(dnnl_primitive_create(&p->reorder, rpd), "making the packing");
-	dnnl_primitive_desc_destroy(rpd);
+	if (!p->own) {
+		CHECK(dnnl_memory_create(&p->from, &from, engine, (void *)w->w), "binding W");
+		CHECK(dnnl_memory_create(&p->to, &p->md, engine, p->data), "binding the packed W");
+		dnnl_primitive_desc_t rpd;
+		CHECK(dnnl_reorder_primitive_desc_create(&rpd, &from, engine, &p->md, engine, NULL), "making the packing");
+		CHECK(dnnl_primitive_create(&p->reorder, rpd), "making the packing");
+		dnnl_primitive_desc_destroy(rpd);
+	}
 	return p;
 }
 
@@ -481,9 +486,11 @@ static void pack_free(struct cap_cpu_packed *p)
 {
 	if (!p)
 		return;
-	dnnl_primitive_destroy(p->reorder);
-	dnnl_memory_destroy(p->from);
-	dnnl_memory_destroy(p->to);
+	if (p->reorder) {   /* made only where pack.c does not write the layout */
+		dnnl_primitive_destroy(p->reorder);
+		dnnl_memory_destroy(p->from);
+		dnnl_memory_destroy(p->to);
+	}
 	free(p->data);
 	free(p);
 }

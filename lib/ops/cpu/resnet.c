@@ -17,6 +17,7 @@
 #include <string.h>
 #include <dnnl.h>
 #include "ops/cpu/cpu.h"
+#include "core/cpu.h"
 #include "ops/ref/conv.h"
 #include "core/error.h"
 #include "ops/resnet_net.h"
@@ -346,6 +347,9 @@ cap_encoder *cap_cpu_encoder_new(cap_resnet *net, int batch, int h, int w, int f
 		return cap_fail("image of %dx%d out of range 32..4096", w, h), NULL;
 	if (!net->stem.w)
 		return cap_fail("network weights already taken by another engine"), NULL;
+	if ((flags & CAP_ENCODER_BF16) && !cap_cpu_has(CAP_CPU_AVX512BF16))   /* as set_precision */
+		return cap_fail("the bf16 encoder on --device cpu needs a processor with AVX512-BF16 "
+		                "(this one: %s)", cap_cpu_describe()), NULL;
 	cap_encoder *e = cap_xcalloc(1, sizeof *e);
 	e->net = net;
 	e->dim = net->dim;
