@@ -318,9 +318,9 @@ static int own_layout(const dnnl_memory_desc_t *md, int K, int N, int bf16, long
 
 /* The weight gradients dY^T X over a batch's tokens: with X given as plain strides, brgemm
  * copies it into its blocks inside the call; packed first (by pack.c, or oneDNN's reorder where
- * the layout is another; in bf16 that also rounds) they ran 16-22% faster (2-core Zen 5, operands out of cache: fp32 dW_hh 2048 x
- * 512 over 640 tokens 4.0 ms against sgemm's 5.1, bf16 2.6 against 2.9; dW_ih and the output
- * layer's likewise, 2.5-22%). K (the tokens) changes from batch to batch: cut as the
+ * the layout is another; in bf16 that also rounds) they ran 16-22% faster (2-core Zen 5,
+ * operands out of cache: fp32 dW_hh 2048 x 512 over 640 tokens 4.0 ms against sgemm's 5.1,
+ * bf16 2.6 against 2.9; dW_ih and the output layer's likewise, 2.5-22%). K (the tokens) changes from batch to batch: cut as the
  * primitives are (a multiple of SPLIT, then the rest), each part packed on its own, so that
  * the reorders, like the primitives, come in a few dozen shapes. */
 typedef struct packer {
