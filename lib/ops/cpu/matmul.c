@@ -84,12 +84,18 @@ typedef struct slot {
 	shape key;
 	int used;
 	dnnl_primitive_t prim;
-	dnnl_memory_t a, b, c, bias;
+	dnnl_memory_t a, b, c, bias, scratch;
+	size_t scratch_bytes;
 } slot;
 
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 static slot cache[CACHE_SLOTS];
+/* The primitives' scratchpad, one for all (they run one at a time, under the lock): left to
+ * oneDNN, every primitive keeps its own, and the few hundred of a training run (shapes of the
+ * weight gradients over each batch's tokens) held 90 MB of them. */
+static void *scratchpad;
+static size_t scratchpad_bytes;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -136,6 +142,7 @@ static void make(slot *s, const shape *k, const dnnl_memory_desc_t *packed_b)
 	CHECK(dnnl_matmul_desc_init(&d, &a, &b, k->bias ? &bias : NULL, &c), "describing the matmul");
 	dnnl_primitive_attr_t attr;
 	CHECK(dnnl_primitive_attr_create(&attr), "creating attributes");
+	CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "sharing the scratchpad");
 	if (k->alpha != 1)
 		CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha), "setting alpha");
 	if (k->beta != 0) {
@@ -149,6 +156,11 @@ static void make(slot *s, const shape *k, const dnnl_memory_desc_t *packed_b)
 	CHECK(dnnl_primitive_desc_create(&pd, &d, attr, engine, NULL), "making the matmul");
 	dnnl_primitive_attr_destroy(attr);
 	CHECK(dnnl_primitive_create(&s->prim, pd), "making the matmul");
+	const dnnl_memory_desc_t *sd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	s->scratch_bytes = sd ? dnnl_memory_desc_get_size(sd) : 0;
+	s->scratch = NULL;
+	if (s->scratch_bytes)
+		CHECK(dnnl_memory_create(&s->scratch, sd, engine, DNNL_MEMORY_NONE), "making the scratchpad");
 	dnnl_primitive_desc_destroy(pd);
 	CHECK(dnnl_memory_create(&s->a, &a, engine, DNNL_MEMORY_NONE), "making A");
 	CHECK(dnnl_memory_create(&s->b, &b, engine, DNNL_MEMORY_NONE), "making B");
@@ -168,6 +180,8 @@ static void unmake(slot *s)
 	dnnl_memory_destroy(s->c);
 	if (s->bias)
 		dnnl_memory_destroy(s->bias);
+	if (s->scratch)
+		dnnl_memory_destroy(s->scratch);
 	s->used = 0;
 }
 
@@ -206,9 +220,20 @@ static void run_one(const shape *k, const void *A, const void *B, float *C, cons
 	CHECK(dnnl_memory_set_data_handle(s->c, C), "binding C");
 	if (k->bias)
 		CHECK(dnnl_memory_set_data_handle(s->bias, (void *)bias), "binding the bias");
-	dnnl_exec_arg_t args[4] = { { DNNL_ARG_SRC, s->a }, { DNNL_ARG_WEIGHTS, s->b }, { DNNL_ARG_DST, s->c },
-	                            { DNNL_ARG_BIAS, s->bias } };
-	CHECK(dnnl_primitive_execute(s->prim, stream, k->bias ? 4 : 3, args), "running");
+	dnnl_exec_arg_t args[5] = { { DNNL_ARG_SRC, s->a }, { DNNL_ARG_WEIGHTS, s->b }, { DNNL_ARG_DST, s->c } };
+	int nargs = 3;
+	if (k->bias)
+		args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, s->bias };
+	if (s->scratch_bytes) {
+		if (s->scratch_bytes > scratchpad_bytes) {
+			free(scratchpad);
+			scratchpad = cap_big_xalloc(s->scratch_bytes);
+			scratchpad_bytes = s->scratch_bytes;
+		}
+		CHECK(dnnl_memory_set_data_handle(s->scratch, scratchpad), "binding the scratchpad");
+		args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_SCRATCHPAD, s->scratch };
+	}
+	CHECK(dnnl_primitive_execute(s->prim, stream, nargs, args), "running");
 	CHECK(dnnl_stream_wait(stream), "waiting");
 	if (s == &tmp)
 		unmake(&tmp);
