@@ -1,11 +1,10 @@
 /* The machine's measured peak for the benches' "share of the limit", in GFLOP/s at the thread
- * count given: the best of several large GEMMs, fp32 on oneDNN's sgemm (what the cpu backend's
- * fp32 products are), bf16 on oneDNN's bf16 matmul with bf16 operands (fp32 results), the
- * conversions left out: the arithmetic rate of the machine, which the encoder's bf16
- * convolutions reach and the decoder's products, converting their operands, do not.
- * Both also through the ops table with a prepared weight, which the cpu backend packs in the
- * primitive's own layout (faster than either). Usage: cap-peak [THREADS [N [fp32|bf16]]].
- * Prints one number; exits 1 where the precision is not available. Not a test. */
+ * count given: the best of several large GEMMs, each run two ways: plain (fp32 on oneDNN's
+ * sgemm; bf16 on oneDNN's bf16 matmul with bf16 operands, the conversions left out) and
+ * through the ops table with a prepared weight, which the cpu backend packs in the matmul
+ * primitive's own layout (the faster of the two on a 2-core Zen 5, by 10-20%).
+ * Usage: cap-peak [THREADS [N [fp32|bf16]]]. Prints one number; exits 1 where the precision is
+ * not available. Not a test. */
 #include "core/cli.h"
 #include "ops/ops.h"
 #include <dnnl.h>
@@ -90,9 +89,7 @@ int main(int argc, char **argv)
 	if (ops->set_threads(threads) < 0 || ops->set_precision(prec) < 0)
 		return 1;
 	/* N^3 and three flatter products of the decoder's kind (oneDNN's kernels do better on those
-	 * than on the cube; the last is the recurrence's, 64 rows at N 2048); the best of all, each both as a plain GEMM (dnnl_sgemm, or the
-	 * bf16 matmul on plain operands) and as a product with a prepared (packed) weight: on a
-	 * 2-core Zen 5 the packed one was the faster by 10-20%, beyond what sgemm reached. */
+	 * than on the cube; the last is the recurrence's, 64 rows at N 2048); the best of all. */
 	int shapes[4][3] = { { n, n, n }, { n / 2, 5 * n / 4, n / 4 }, { n / 2, n / 4, 5 * n / 4 }, { n / 32, n, n / 4 } };
 	double best = 0;
 	size_t most = (size_t)n * n * 2;

@@ -17,8 +17,6 @@
 int cap_cpu_set_threads(int n);
 void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
-void cap_cpu_weight_update(cap_weight *w);
-void cap_cpu_weight_free(cap_weight *w);
 void cap_cpu_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
 void cap_cpu_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
                          float *y);
@@ -39,9 +37,10 @@ void cap_cpu_gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, 
  * the primitive with W packed in the precision of the moment */
 void cap_cpu_matmul_packed(const float *x, int n, cap_weight *w, int trans, float beta, float *y,
                            const float *b1, const float *b2);
-/* weight_update and weight_free's part: packed copies refreshed from W, or freed */
-void cap_cpu_weight_repack(cap_weight *w);
-void cap_cpu_weight_unpack(cap_weight *w);
+/* Prepared weights: packed in the layout the primitive reads (one copy for each direction
+ * used, in the precision of the moment), refreshed by weight_update. */
+void cap_cpu_weight_update(cap_weight *w);
+void cap_cpu_weight_free(cap_weight *w);
 
 /* AVX-512 (compiled with target attributes; only called where the CPU has AVX-512F) */
 void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);

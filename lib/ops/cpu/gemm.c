@@ -72,21 +72,6 @@ void cap_cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 	(void)st;
 }
 
-/* Prepared weights: packed by matmul.c in the layout its primitive reads (one copy for each
- * direction used, in the precision of the moment), refreshed by weight_update. */
-void cap_cpu_weight_update(cap_weight *w)
-{
-	cap_cpu_weight_repack(w);
-}
-
-void cap_cpu_weight_free(cap_weight *w)
-{
-	if (!w)
-		return;
-	cap_cpu_weight_unpack(w);
-	cap_ref_weight_free(w);
-}
-
 /* x W^T or x W on the primitive with W packed: on a 2-core Zen 5 it beat every other way at
  * every batch size (W 2048 x 512 fp32, warm: 72 against 59 GFLOP/s at 1 row, 434 against 380
  * at 64, 420 against 402 at 1,000; sgemm with W or a transposed copy of it). */

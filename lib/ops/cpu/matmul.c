@@ -339,23 +339,76 @@ static int own_layout(const dnnl_memory_desc_t *md, int K, int N, int bf16, long
 	return 1;
 }
 
+/* Packing B (K, N), fp32 with element (k, n) at src[k sk + n sn], into the layout md the
+ * primitive reads: by pack.c where md is the layout it writes, else by oneDNN's reorder (both
+ * round to bf16 in that precision). */
+typedef struct packing {
+	dnnl_memory_desc_t md;
+	size_t bytes;               /* of the packed B */
+	int K, N, bf16;
+	long sk, sn;
+	int own;                    /* by cap_cpu_pack (outer block strides sK, sN) */
+	long sK, sN;
+	dnnl_memory_t from, to;     /* the reorder's, when not own; else NULL */
+	dnnl_primitive_t reorder;
+} packing;
+
+static void packing_init(packing *p, int K, int N, long sk, long sn, int bf16)
+{
+	shape key = { SPLIT, N, K, 0, 0, 0, 0, N, bf16, 0, 1, 1, 0 }, *k = &key;   /* for die */
+	memset(p, 0, sizeof *p);
+	p->md = packed_layout(K, N, bf16);
+	p->bytes = dnnl_memory_desc_get_size(&p->md);
+	p->K = K, p->N = N, p->bf16 = bf16, p->sk = sk, p->sn = sn;
+	p->own = own_layout(&p->md, K, N, bf16, &p->sK, &p->sN);
+	if (p->own)
+		return;
+	dnnl_memory_desc_t from;
+	dnnl_dims_t bd = { K, N }, fs = { sk, sn };
+	CHECK(dnnl_memory_desc_init_by_strides(&from, 2, bd, dnnl_f32, fs), "describing B");
+	CHECK(dnnl_memory_create(&p->from, &from, engine, DNNL_MEMORY_NONE), "binding B");
+	CHECK(dnnl_memory_create(&p->to, &p->md, engine, DNNL_MEMORY_NONE), "binding the packed B");
+	dnnl_primitive_desc_t rpd;
+	CHECK(dnnl_reorder_primitive_desc_create(&rpd, &from, engine, &p->md, engine, NULL), "making the packing");
+	CHECK(dnnl_primitive_create(&p->reorder, rpd), "making the packing");
+	dnnl_primitive_desc_destroy(rpd);
+}
+
+static void packing_run(const packing *p, const float *src, void *dst)
+{
+	if (p->own) {
+		cap_cpu_pack(src, p->sk, p->sn, p->K, p->N, p->bf16, p->sK, p->sN, dst);
+		return;
+	}
+	shape key = { 0, p->N, p->K, 0, 0, 0, 0, p->N, p->bf16, 0, 1, 1, 0 }, *k = &key;   /* for die */
+	CHECK(dnnl_memory_set_data_handle(p->from, (void *)src), "binding B");
+	CHECK(dnnl_memory_set_data_handle(p->to, dst), "binding the packed B");
+	dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, p->from }, { DNNL_ARG_TO, p->to } };
+	CHECK(dnnl_primitive_execute(p->reorder, stream, 2, args), "packing B");
+	CHECK(dnnl_stream_wait(stream), "waiting");
+}
+
+static void packing_free(packing *p)
+{
+	if (p->reorder) {
+		dnnl_primitive_destroy(p->reorder);
+		dnnl_memory_destroy(p->from);
+		dnnl_memory_destroy(p->to);
+	}
+}
+
 /* ---- A^T B, B packed at every call ---- */
 
 /* The weight gradients dY^T X over a batch's tokens: with X given as plain strides, brgemm
- * copies it into its blocks inside the call; packed first (by pack.c, or oneDNN's reorder where
- * the layout is another; in bf16 that also rounds) they ran 16-22% faster (2-core Zen 5,
+ * copies it into its blocks inside the call; packed first they ran 16-22% faster (2-core Zen 5,
  * operands out of cache: fp32 dW_hh 2048 x 512 over 640 tokens 4.0 ms against sgemm's 5.1,
- * bf16 2.6 against 2.9; dW_ih and the output layer's likewise, 2.5-22%). K (the tokens) changes from batch to batch: cut as the
- * primitives are (a multiple of SPLIT, then the rest), each part packed on its own, so that
- * the reorders, like the primitives, come in a few dozen shapes. */
+ * bf16 2.6 against 2.9; dW_ih and the output layer's likewise, 2.5-22%). K (the tokens)
+ * changes from batch to batch: cut as the primitives are (a multiple of SPLIT, then the rest),
+ * each part packed on its own, so that the packings, like the primitives, come in a few dozen
+ * shapes. */
 typedef struct packer {
-	int K, N, ld, bf16, used;
-	int own;          /* packed by cap_cpu_pack (sK, sN), else by the reorder */
-	long sK, sN;
-	dnnl_memory_desc_t md;
-	size_t bytes;
-	dnnl_memory_t from, to;     /* the reorder's, when not own */
-	dnnl_primitive_t reorder;
+	int ld, used;
+	packing pk;       /* of B (K, N) with row stride ld */
 } packer;
 
 enum { PACKER_SLOTS = 1024 };
@@ -370,27 +423,13 @@ static packer *packer_for(int K, int N, int ld, int bf16)
 	unsigned h = (((unsigned)K * 31u + (unsigned)N) * 31u + (unsigned)ld) * 2u + (unsigned)bf16;
 	for (unsigned i = h % PACKER_SLOTS, n = 0; n < PACKER_SLOTS; i = (i + 1) % PACKER_SLOTS, n++) {
 		packer *p = &packers[i];
-		if (p->used && p->K == K && p->N == N && p->ld == ld && p->bf16 == bf16)
+		if (!p->used) {
+			packing_init(&p->pk, K, N, ld, 1, bf16);
+			p->ld = ld, p->used = 1;
 			return p;
-		if (p->used)
-			continue;
-		shape key = { 0, N, K, 0, 0, 0, ld, N, bf16, 0, 1, 1, 0 }, *k = &key;   /* for die */
-		dnnl_memory_desc_t from;
-		dnnl_dims_t bd = { K, N }, fs = { ld, 1 };
-		CHECK(dnnl_memory_desc_init_by_strides(&from, 2, bd, dnnl_f32, fs), "describing B");
-		p->md = packed_layout(K, N, bf16);
-		p->own = own_layout(&p->md, K, N, bf16, &p->sK, &p->sN);
-		p->bytes = dnnl_memory_desc_get_size(&p->md);
-		if (!p->own) {
-			CHECK(dnnl_memory_create(&p->from, &from, engine, DNNL_MEMORY_NONE), "binding B");
-			CHECK(dnnl_memory_create(&p->to, &p->md, engine, DNNL_MEMORY_NONE), "binding the packed B");
-			dnnl_primitive_desc_t rpd;
-			CHECK(dnnl_reorder_primitive_desc_create(&rpd, &from, engine, &p->md, engine, NULL), "making the packing");
-			CHECK(dnnl_primitive_create(&p->reorder, rpd), "making the packing");
-			dnnl_primitive_desc_destroy(rpd);
 		}
-		p->K = K, p->N = N, p->ld = ld, p->bf16 = bf16, p->used = 1;
-		return p;
+		if (p->pk.K == K && p->pk.N == N && p->ld == ld && p->pk.bf16 == bf16)
+			return p;
 	}
 	return NULL;
 }
@@ -423,127 +462,85 @@ void cap_cpu_gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, 
 			            bf16 ? N : ldb, j ? 1 : beta, C, ldc, es, NULL);
 			continue;
 		}
-		if (p->bytes > pbuf_cap) {
+		if (p->pk.bytes > pbuf_cap) {
 			free(pbuf);
-			pbuf = cap_big_xalloc(p->bytes);
-			pbuf_cap = p->bytes;
+			pbuf = cap_big_xalloc(p->pk.bytes);
+			pbuf_cap = p->pk.bytes;
 		}
-		if (p->own) {
-			cap_cpu_pack(B + (size_t)ko[j] * ldb, ldb, 1, kl[j], N, bf16, p->sK, p->sN, pbuf);
-		} else {
-			shape pk = { 0 }, *k = &pk;
-			CHECK(dnnl_memory_set_data_handle(p->from, (void *)(B + (size_t)ko[j] * ldb)), "binding B");
-			CHECK(dnnl_memory_set_data_handle(p->to, pbuf), "binding the packed B");
-			dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, p->from }, { DNNL_ARG_TO, p->to } };
-			CHECK(dnnl_primitive_execute(p->reorder, stream, 2, args), "packing B");
-			CHECK(dnnl_stream_wait(stream), "waiting");
-		}
+		packing_run(&p->pk, B + (size_t)ko[j] * ldb, pbuf);
 		shape key = { M, N, kl[j], 1, 0, sa, 0, ldc, bf16, 0, 1, alpha, j ? 1.0f : beta };
-		run_one(&key, (const char *)a + es * (size_t)ko[j] * sa, pbuf, C, NULL, &p->md);
+		run_one(&key, (const char *)a + es * (size_t)ko[j] * sa, pbuf, C, NULL, &p->pk.md);
 	}
 	pthread_mutex_unlock(&lock);
 }
 
 /* ---- prepared weights, packed ---- */
 
-/* W as the B operand of x W^T (trans) or x W, in the layout the primitive reads (oneDNN's
- * blocked "any" format; on AVX-512 16 x 64 blocks, bf16 pairs interleaved along K), made from
- * W (fp32, as stored) by pack.c, or by oneDNN's reorder where the layout is another (both round
- * to bf16 in that precision). Given B as plain strides, brgemm
- * copies it into such blocks inside every call: packed once, the products of a training step ran
- * 10-60% faster (2-core Zen 5, alone and warm: bf16 x W_hh^T at 64 rows 868 against 559
- * GFLOP/s, fp32 451 against 345; the logits 826-846 against 685-699, fp32 412 against 372).
- * The layout depends on K, N and the data type, not on M (checked at 1 to 1,000 rows), so one
- * copy serves every batch size. */
+/* W as the B operand of x W^T (trans) or x W, packed (oneDNN's blocked "any" format; on AVX-512
+ * 16 x 64 blocks, bf16 pairs interleaved along K) from W (fp32, as stored). Given B as plain
+ * strides, brgemm copies it into such blocks inside every call: packed once, the products of a
+ * training step ran 10-60% faster (2-core Zen 5, alone and warm: bf16 x W_hh^T at 64 rows 868
+ * against 559 GFLOP/s, fp32 451 against 345; the logits 826-846 against 685-699, fp32 412
+ * against 372). The layout depends on K, N and the data type, not on M (checked at 1 to 1,000
+ * rows), so one copy serves every batch size. */
 struct cap_cpu_packed {
-	dnnl_memory_desc_t md;      /* op(W) as (K, N), packed */
-	const float *w;             /* W: element (k, n) of op(W) at w[k sk + n sn] */
-	long sk, sn;
-	int K, N;
-	int own;                    /* packed by cap_cpu_pack (sK, sN), else by the reorder */
-	long sK, sN;
+	packing pk;         /* of op(W) as (K, N), in the precision it was packed in */
+	const float *w;
 	void *data;
-	dnnl_memory_t from, to;
-	dnnl_primitive_t reorder;   /* from (W) -> to (data), when not own; else NULL */
-	int bf16;
 };
 
 static struct cap_cpu_packed *pack_new(const cap_weight *w, int trans, int bf16)
 {
-	int K = trans ? w->cols : w->rows, N = trans ? w->rows : w->cols;
-	shape key = { SPLIT, N, K, 0, trans, K, 0, N, bf16, 0, 1, 1, 0 }, *k = &key;   /* for die */
-	dnnl_memory_desc_t from;
-	dnnl_dims_t bd = { K, N }, fs = { trans ? 1 : w->cols, trans ? w->cols : 1 };
-	CHECK(dnnl_memory_desc_init_by_strides(&from, 2, bd, dnnl_f32, fs), "describing W");
 	struct cap_cpu_packed *p = cap_xcalloc(1, sizeof *p);
-	p->md = packed_layout(K, N, bf16);
-	p->bf16 = bf16;
+	packing_init(&p->pk, trans ? w->cols : w->rows, trans ? w->rows : w->cols, trans ? 1 : w->cols,
+	             trans ? w->cols : 1, bf16);
 	p->w = w->w;
-	p->sk = trans ? 1 : w->cols;
-	p->sn = trans ? w->cols : 1;
-	p->K = K, p->N = N;
-	p->own = own_layout(&p->md, K, N, bf16, &p->sK, &p->sN);
-	p->data = cap_big_xalloc(dnnl_memory_desc_get_size(&p->md));   /* huge pages, see core/bigmem.h */
-	if (!p->own) {
-		CHECK(dnnl_memory_create(&p->from, &from, engine, (void *)w->w), "binding W");
-		CHECK(dnnl_memory_create(&p->to, &p->md, engine, p->data), "binding the packed W");
-		dnnl_primitive_desc_t rpd;
-		CHECK(dnnl_reorder_primitive_desc_create(&rpd, &from, engine, &p->md, engine, NULL), "making the packing");
-		CHECK(dnnl_primitive_create(&p->reorder, rpd), "making the packing");
-		dnnl_primitive_desc_destroy(rpd);
-	}
+	p->data = cap_big_xalloc(p->pk.bytes);   /* huge pages, see core/bigmem.h */
+	packing_run(&p->pk, p->w, p->data);
 	return p;
-}
-
-static void pack_run(struct cap_cpu_packed *p)
-{
-	if (p->own) {
-		cap_cpu_pack(p->w, p->sk, p->sn, p->K, p->N, p->bf16, p->sK, p->sN, p->data);
-		return;
-	}
-	shape key = { 0 }, *k = &key;
-	dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, p->from }, { DNNL_ARG_TO, p->to } };
-	CHECK(dnnl_primitive_execute(p->reorder, stream, 2, args), "packing W");
-	CHECK(dnnl_stream_wait(stream), "waiting");
 }
 
 static void pack_free(struct cap_cpu_packed *p)
 {
 	if (!p)
 		return;
-	if (p->reorder) {   /* made only where pack.c does not write the layout */
-		dnnl_primitive_destroy(p->reorder);
-		dnnl_memory_destroy(p->from);
-		dnnl_memory_destroy(p->to);
-	}
+	packing_free(&p->pk);
 	free(p->data);
 	free(p);
 }
 
-void cap_cpu_weight_repack(cap_weight *w)
+/* Drops a packed copy made in another precision than bf16 says (the caller holds the lock):
+ * a weight made before a change of precision is packed again when next used. */
+static void drop_stale(struct cap_cpu_packed **pp, int bf16)
+{
+	if (*pp && (*pp)->pk.bf16 != bf16) {
+		pack_free(*pp);
+		*pp = NULL;
+	}
+}
+
+void cap_cpu_weight_update(cap_weight *w)
 {
 	int bf16 = cap_host_precision() == CAP_PRECISION_BF16;
 	pthread_once(&once, start);
 	pthread_mutex_lock(&lock);
 	for (int t = 0; t < 2; t++) {
-		if (w->packed[t] && w->packed[t]->bf16 != bf16) {   /* the precision changed: pack when next used */
-			pack_free(w->packed[t]);
-			w->packed[t] = NULL;
-		}
+		drop_stale(&w->packed[t], bf16);
 		if (w->packed[t])
-			pack_run(w->packed[t]);
+			packing_run(&w->packed[t]->pk, w->w, w->packed[t]->data);
 	}
 	pthread_mutex_unlock(&lock);
 }
 
-void cap_cpu_weight_unpack(cap_weight *w)
+void cap_cpu_weight_free(cap_weight *w)
 {
+	if (!w)
+		return;
 	pthread_mutex_lock(&lock);
-	for (int t = 0; t < 2; t++) {
+	for (int t = 0; t < 2; t++)
 		pack_free(w->packed[t]);
-		w->packed[t] = NULL;
-	}
 	pthread_mutex_unlock(&lock);
+	cap_ref_weight_free(w);
 }
 
 void cap_cpu_matmul_packed(const float *x, int n, cap_weight *w, int trans, float beta, float *y,
@@ -555,14 +552,9 @@ void cap_cpu_matmul_packed(const float *x, int n, cap_weight *w, int trans, floa
 	pthread_once(&once, start);
 	pthread_mutex_lock(&lock);
 	struct cap_cpu_packed **pp = &w->packed[trans];
-	if (*pp && (*pp)->bf16 != bf16) {   /* packed before the precision changed */
-		pack_free(*pp);
-		*pp = NULL;
-	}
-	if (!*pp) {
+	drop_stale(pp, bf16);
+	if (!*pp)
 		*pp = pack_new(w, trans, bf16);
-		pack_run(*pp);
-	}
 	const float *bias = b1;
 	if (b1 && b2) {   /* two biases are first added into one row, as bias_rows adds them */
 		if ((size_t)w->rows > bsum_cap) {
@@ -585,7 +577,7 @@ void cap_cpu_matmul_packed(const float *x, int n, cap_weight *w, int trans, floa
 	for (int i = 0; i < nm; i++) {
 		shape k = { ml[i], out, in, 0, trans, in, 0, out, bf16, bias != NULL, 1, 1, bias ? 0 : beta };
 		run_one(&k, (const char *)a + es * (size_t)mo[i] * in, (*pp)->data, y + (size_t)mo[i] * out,
-		        bias, &(*pp)->md);
+		        bias, &(*pp)->pk.md);
 	}
 	pthread_mutex_unlock(&lock);
 }

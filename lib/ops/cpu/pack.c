@@ -24,9 +24,9 @@ static void block_scalar(const float *src, long sk, long sn, int K, int N, int b
 	int KB = bf16 ? 32 : 16;
 	for (int k = k0; k < k0 + KB; k++)
 		for (int n = n0; n < n0 + 64; n++) {
-			float v = k < K && n < N ? src[k * sk + n * sn] : 0;
+			float v = k < K && n < N ? src[k * sk + n * sn] : 0;   /* the padding: zeros */
 			if (bf16)
-				((uint16_t *)dst)[base + ((k % 32) / 2) * 128 + (n % 64) * 2 + k % 2] = k < K && n < N ? cap_bf16_from_float(v) : 0;
+				((uint16_t *)dst)[base + ((k % 32) / 2) * 128 + (n % 64) * 2 + k % 2] = cap_bf16_from_float(v);
 			else
 				((float *)dst)[base + (k % 16) * 64 + n % 64] = v;
 		}
