@@ -110,7 +110,9 @@ const cap_ops *cap_ops_open_or_exit(const char *device)
 	int rc = cap_ops_open(device, &ops);
 	if (rc == 0) {
 		const char *p = getenv("CAP_PROFILE");
-		return p && !strcmp(p, "1") ? cap_ops_profiled(ops) : ops;
+		if (p && (!strcmp(p, "1") || !strcmp(p, "shapes")))
+			return cap_ops_profiled(ops, !strcmp(p, "shapes"));
+		return ops;
 	}
 	fprintf(stderr, "%s: --device %s: %s\n", program_invocation_short_name, device, cap_errmsg());
 	exit(rc == -2 ? 2 : 1);

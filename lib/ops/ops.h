@@ -251,8 +251,9 @@ const cap_ops *cap_ops_open_or_exit(const char *device);
  * running out prints "PROG: what: message" and exits 1, an overflowing size aborts. */
 void *cap_ops_xalloc(const cap_ops *ops, size_t a, size_t b, size_t size, const char *what);
 /* A table that runs inner's ops and times each (after a sync), printing per-op totals, calls
- * and GEMM GFLOP/s on stderr at exit. cap_ops_open_or_exit returns it when CAP_PROFILE=1. */
-const cap_ops *cap_ops_profiled(const cap_ops *inner);
+ * and GEMM GFLOP/s on stderr at exit, and with per_shape the products split by shape.
+ * cap_ops_open_or_exit returns it when CAP_PROFILE is 1 (per op) or shapes (also by shape). */
+const cap_ops *cap_ops_profiled(const cap_ops *inner, int per_shape);
 /* Read-only backend memory holding bytes of host data: the data itself on host-memory
  * backends, an uploaded copy otherwise. Release with cap_ops_unmirror. NULL with cap_errmsg. */
 const void *cap_ops_mirror(const cap_ops *ops, const void *host, size_t bytes);

@@ -25,6 +25,33 @@ static long calls[P_N];
 static const cap_ops *in;
 static cap_ops prof;
 
+/* CAP_PROFILE=shapes also splits the products by shape (op, transposes, M, N, K), the dimension
+ * that follows the batch's tokens in buckets (exact up to 64 rows, to 256 above): the
+ * recurrence's products shrink with the packed batch, and the share of the peak that each shape
+ * reaches says where a step loses it. The tokens are M in a weight's products, K in A^T B. */
+enum { MAX_SHAPES = 512 };
+typedef struct shape { int op, ta, tb, M, N, K; double t, f; long n; } shape;
+static shape shapes[MAX_SHAPES];
+static int nshapes, by_shape;
+static void shape_add(int op, int ta, int tb, int M, int N, int K, double t)
+{
+	if (!by_shape)
+		return;
+	int *tokens = op == P_GEMM && ta ? &K : &M;
+	double f = 2.0 * M * N * K;
+	if (*tokens > 64)
+		*tokens = (*tokens + 255) / 256 * 256;
+	for (int i = 0; i < nshapes; i++) {
+		shape *s = &shapes[i];
+		if (s->op == op && s->ta == ta && s->tb == tb && s->M == M && s->N == N && s->K == K) {
+			s->t += t; s->f += f; s->n++;
+			return;
+		}
+	}
+	if (nshapes < MAX_SHAPES)
+		shapes[nshapes++] = (shape){ op, ta, tb, M, N, K, t, f, 1 };
+}
+
 #define T0 double t0_ = cap_now()
 #define T1(k) do { in->sync(); total[k] += cap_now() - t0_; calls[k]++; } while (0)
 
@@ -37,6 +64,7 @@ static void w_gemm(int ta, int tb, int M, int N, int K, float alpha, const float
 {
 	T0; in->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); T1(P_GEMM);
 	flops[P_GEMM] += 2.0 * M * N * K;
+	shape_add(P_GEMM, ta, tb, M, N, K, cap_now() - t0_);
 }
 /* matmul needs the weight's shape for its FLOPs: the inner weight is wrapped */
 typedef struct pw { cap_weight *w; int rows, cols; } pw;
@@ -56,12 +84,15 @@ static void w_matmul(const float *x, int n, const cap_weight *w, int trans, floa
 	const pw *p = (const pw *)w;
 	T0; in->matmul(x, n, p->w, trans, beta, y); T1(P_MATMUL);
 	flops[P_MATMUL] += 2.0 * n * p->rows * p->cols;
+	/* y (n, N) = x (n, K) W^T when trans, x W otherwise */
+	shape_add(P_MATMUL, 0, trans, n, trans ? p->rows : p->cols, trans ? p->cols : p->rows, cap_now() - t0_);
 }
 static void w_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2, float *y)
 {
 	const pw *p = (const pw *)w;
 	T0; in->matmul_bias(x, n, p->w, b1, b2, y); T1(P_MATMUL_BIAS);
 	flops[P_MATMUL_BIAS] += 2.0 * n * p->rows * p->cols;
+	shape_add(P_MATMUL_BIAS, 0, 1, n, p->rows, p->cols, cap_now() - t0_);
 }
 static void w_bias_rows(float *y, const float *b1, const float *b2, int r, int n) { T0; in->bias_rows(y, b1, b2, r, n); T1(P_BIAS_ROWS); }
 static void w_col_sums(const float *x, int r, int n, float *o) { T0; in->col_sums(x, r, n, o); T1(P_COL_SUMS); }
@@ -101,10 +132,23 @@ static void report(void)
 			fprintf(stderr, "  %7.1f GFLOP/s", flops[i] / total[i] / 1e9);
 		fputc('\n', stderr);
 	}
+	if (!nshapes)
+		return;
+	for (int i = 0; i < nshapes; i++)   /* most costly first */
+		for (int j = i + 1; j < nshapes; j++)
+			if (shapes[j].t > shapes[i].t) { shape t = shapes[i]; shapes[i] = shapes[j]; shapes[j] = t; }
+	fprintf(stderr, "  by shape (tokens up to the bucket's top; A^T when ta, W^T or B^T when tb):\n");
+	for (int i = 0; i < nshapes; i++) {
+		const shape *s = &shapes[i];
+		fprintf(stderr, "  %-11s ta%d tb%d M%5d N%5d K%5d %9.4f s %5.1f%% %8ld calls  %7.1f GFLOP/s\n",
+		        names[s->op], s->ta, s->tb, s->M, s->N, s->K, s->t, all > 0 ? 100 * s->t / all : 0,
+		        s->n, s->f / s->t / 1e9);
+	}
 }
 
-const cap_ops *cap_ops_profiled(const cap_ops *inner)
+const cap_ops *cap_ops_profiled(const cap_ops *inner, int per_shape)
 {
+	by_shape = per_shape;
 	if (in)
 		return &prof;
 	in = inner;

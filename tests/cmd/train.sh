@@ -134,6 +134,22 @@ check_fails "an output folder that cannot take files" 1 "cannot write" cap-train
 CAP_PROFILE=1 cap-train $A --epochs 1 -o "$T/prof.st" 2>"$T/prof.err" >/dev/null
 grep -q '^cap ops profile (cpu)' "$T/prof.err" && grep -q '^  gemm .*calls .*GFLOP/s' "$T/prof.err" &&
 	ok "CAP_PROFILE=1 prints the time of every op" || notok "CAP_PROFILE=1 prints the time of every op ($(tail -n 3 "$T/prof.err"))"
+CAP_PROFILE=shapes cap-train $A --epochs 1 -o "$T/prof.st" 2>"$T/shapes.err" >/dev/null
+"$PY" - "$T/shapes.err" <<'PYEOF' && ok "CAP_PROFILE=shapes splits every product's calls by shape" || notok "CAP_PROFILE=shapes splits every product's calls by shape ($(tail -n 3 "$T/shapes.err"))"
+import re, sys
+per_op, per_shape, lstm_input = {}, {}, False
+for line in open(sys.argv[1]):
+    m = re.match(r"  (\w+) +[0-9.]+ s +[0-9.]+% +(\d+) calls", line)
+    if m:
+        per_op[m.group(1)] = int(m.group(2))
+    m = re.match(r"  (\w+) +ta(\d) tb(\d) M *(\d+) N *(\d+) K *(\d+) +[0-9.]+ s +[0-9.]+% +(\d+) calls +[0-9.]+ GFLOP/s", line)
+    if m:
+        per_shape[m.group(1)] = per_shape.get(m.group(1), 0) + int(m.group(7))
+        # the input projection: (tokens, 4H) = x (tokens, E) W_ih^T, H 32 and E 16 here
+        lstm_input |= m.group(1) == "matmul_bias" and m.group(5) == "128" and m.group(6) == "16"
+products = {k: v for k, v in per_op.items() if k in ("gemm", "matmul", "matmul_bias")}
+sys.exit(not (products and per_shape == products and lstm_input))
+PYEOF
 CAP_SERIAL_RECURRENCE=1 cap-train $A --epochs 2 -o "$T/serial.st" 2>/dev/null
 cap-train $A --epochs 2 -o "$T/par.st" 2>/dev/null
 "$PY" - "$T" <<'PYEOF' && ok "a serial recurrence trains to the same weights (1 thread here)" || notok "a serial recurrence trains to the same weights"
