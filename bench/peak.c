@@ -3,17 +3,51 @@
  * sgemm; bf16 on oneDNN's bf16 matmul with bf16 operands, the conversions left out) and
  * through the ops table with a prepared weight, which the cpu backend packs in the matmul
  * primitive's own layout (the faster of the two on a 2-core Zen 5, by 10-20%).
- * Usage: cap-peak [THREADS [N [fp32|bf16]]]. Prints one number; exits 1 where the precision is
- * not available. Not a test. */
+ * Each GEMM's rate is its median call over a quarter of a second of calls back to back: the rate
+ * the machine sustains. The best single call is no limit for a workload: on a 2-core Zen 5 VM
+ * the best of a few calls read 8-12% above what the same call sustained over seconds (434-450
+ * against 403 GFLOP/s), so a share of it understated every stage.
+ * Usage: cap-peak [THREADS [N [fp32|bf16]]]. Prints one number, and each GEMM's rate on stderr;
+ * exits 1 where the precision is not available. Not a test. */
 #include "core/cli.h"
 #include "ops/ops.h"
 #include <dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-/* GFLOP/s of the best of reps runs (the first warms the caches and the threads) of a bf16
- * matmul primitive (M, K) x (K, N) -> f32, or 0 when oneDNN cannot make it */
-static double bf16_rate(int M, int N, int K, int reps)
+/* The median of the times of calls of run(ctx) over at least MIN_SECONDS (and MIN_CALLS), after
+ * one call that warms the caches, the thread pool and (for a prepared weight) packs it. */
+enum { MIN_CALLS = 7, MAX_CALLS = 4096 };
+static const double MIN_SECONDS = 0.25;
+static double times[MAX_CALLS];
+static int by_time(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+static double median_seconds(void (*run)(void *), void *ctx)
+{
+	int n = 0;
+	run(ctx);
+	for (double t0 = cap_now(); n < MAX_CALLS && (n < MIN_CALLS || cap_now() - t0 < MIN_SECONDS); n++) {
+		double a = cap_now();
+		run(ctx);
+		times[n] = cap_now() - a;
+	}
+	qsort(times, n, sizeof *times, by_time);
+	return times[n / 2];
+}
+
+typedef struct prim_run { dnnl_primitive_t p; dnnl_stream_t st; dnnl_exec_arg_t *args; } prim_run;
+static void run_prim(void *ctx)
+{
+	prim_run *r = ctx;
+	dnnl_primitive_execute(r->p, r->st, 3, r->args);
+	dnnl_stream_wait(r->st);
+}
+
+/* GFLOP/s of a bf16 matmul primitive (M, K) x (K, N) -> f32, or 0 when oneDNN cannot make it */
+static double bf16_rate(int M, int N, int K)
 {
 	dnnl_engine_t eng;
 	dnnl_stream_t st;
@@ -23,7 +57,6 @@ static double bf16_rate(int M, int N, int K, int reps)
 	dnnl_primitive_desc_t pd;
 	dnnl_primitive_t p;
 	dnnl_memory_t ma, mb, mc;
-	double best = 0;
 	if (dnnl_engine_create(&eng, dnnl_cpu, 0) != dnnl_success)
 		return 0;
 	dnnl_stream_create(&st, eng, dnnl_stream_default_flags);
@@ -44,43 +77,47 @@ static double bf16_rate(int M, int N, int K, int reps)
 	dnnl_memory_create(&mb, &b, eng, B);
 	dnnl_memory_create(&mc, &c, eng, C);
 	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, ma }, { DNNL_ARG_WEIGHTS, mb }, { DNNL_ARG_DST, mc } };
-	for (int r = 0; r < reps; r++) {
-		double t0 = cap_now();
-		dnnl_primitive_execute(p, st, 3, args);
-		dnnl_stream_wait(st);
-		double g = 2.0 * M * N * K / (cap_now() - t0) / 1e9;
-		if (r > 0 && g > best)
-			best = g;
-	}
+	prim_run r = { p, st, args };
+	double rate = 2.0 * M * N * K / median_seconds(run_prim, &r) / 1e9;
 	dnnl_memory_destroy(ma); dnnl_memory_destroy(mb); dnnl_memory_destroy(mc);
 	dnnl_primitive_destroy(p); dnnl_primitive_desc_destroy(pd);
 	dnnl_stream_destroy(st); dnnl_engine_destroy(eng);
 	free(A); free(B); free(C);
-	return best;
+	return rate;
 }
 
-/* GFLOP/s of the best of reps runs of y (M, N) = x (M, K) W^T through the ops table with W
- * prepared (on cpu: packed once in the layout the matmul primitive reads, in the precision set;
- * in bf16 x is converted at every call, a small part of these products) */
-static double weight_rate(const cap_ops *ops, int M, int N, int K, int reps, const float *a,
-                          const float *b, float *c)
+typedef struct ops_run {
+	const cap_ops *ops;
+	int M, N, K;
+	const float *a, *b;
+	float *c;
+	cap_weight *w;
+} ops_run;
+static void run_gemm(void *ctx)
 {
-	double best = 0;
-	cap_weight *w = ops->weight_new(b, N, K, 0);
-	for (int r = 0; r < reps; r++) {
-		double t0 = cap_now();
-		ops->matmul(a, M, w, 1, 0, c);
-		double g = 2.0 * M * N * K / (cap_now() - t0) / 1e9;
-		if (r > 0 && g > best)   /* the first call packs W and warms the caches and the threads */
-			best = g;
-	}
-	ops->weight_free(w);
-	return best;
+	ops_run *r = ctx;
+	r->ops->gemm(0, 0, r->M, r->N, r->K, 1, r->a, r->K, r->b, r->N, 0, r->c, r->N);
+}
+static void run_weight(void *ctx)
+{
+	ops_run *r = ctx;
+	r->ops->matmul(r->a, r->M, r->w, 1, 0, r->c);
+}
+
+/* GFLOP/s of y (M, N) = x (M, K) W^T through the ops table with W prepared (on cpu: packed once
+ * in the layout the matmul primitive reads, in the precision set; in bf16 x is converted at
+ * every call, a small part of these products) */
+static double weight_rate(ops_run *r)
+{
+	r->w = r->ops->weight_new(r->b, r->N, r->K, 0);
+	double rate = 2.0 * r->M * r->N * r->K / median_seconds(run_weight, r) / 1e9;
+	r->ops->weight_free(r->w);
+	return rate;
 }
 
 int main(int argc, char **argv)
 {
-	int threads = argc > 1 ? atoi(argv[1]) : 0, n = argc > 2 ? atoi(argv[2]) : 2048, reps = 7;
+	int threads = argc > 1 ? atoi(argv[1]) : 0, n = argc > 2 ? atoi(argv[2]) : 2048;
 	const cap_ops *ops = cap_ops_cpu();
 	cap_precision prec = CAP_PRECISION_FP32;
 	if (argc > 3 && cap_precision_parse(argv[3], &prec) < 0)
@@ -102,15 +139,11 @@ int main(int argc, char **argv)
 	}
 	for (int s = 0; s < 4; s++) {
 		int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-		double g = prec == CAP_PRECISION_BF16 ? bf16_rate(M, N, K, reps) : 0;
-		for (int r = 0; prec != CAP_PRECISION_BF16 && r < reps; r++) {
-			double t0 = cap_now();
-			ops->gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
-			double t = cap_now() - t0, gr = 2.0 * M * N * K / t / 1e9;
-			if (r > 0 && gr > g)   /* the first call warms the caches and the thread pool */
-				g = gr;
-		}
-		double gw = weight_rate(ops, M, N, K, reps, a, b, c);
+		ops_run r = { ops, M, N, K, a, b, c, NULL };
+		double g = prec == CAP_PRECISION_BF16 ? bf16_rate(M, N, K)
+		                                      : 2.0 * M * N * K / median_seconds(run_gemm, &r) / 1e9;
+		double gw = weight_rate(&r);
+		fprintf(stderr, "cap-peak: %d x %d x %d: plain %.1f, packed weight %.1f GFLOP/s\n", M, N, K, g, gw);
 		if (g > best)
 			best = g;
 		if (gw > best)

@@ -37,7 +37,7 @@ if [ -z "${PEAK_BF16_GFLOPS:-}" ] && [ -x "${CAP_PEAK:-}" ]; then
 	PEAK_BF16_GFLOPS=$("$CAP_PEAK" "${THREADS:-2}" 2048 bf16 2>/dev/null)
 fi
 export PEAK_GFLOPS PEAK_BF16_GFLOPS
-echo "# fp32 peak measured: ${PEAK_GFLOPS:-?} GFLOP/s (best of four large oneDNN products, each on sgemm and on the matmul primitive with a packed weight, ${THREADS:-2} threads)"
+echo "# fp32 peak measured: ${PEAK_GFLOPS:-?} GFLOP/s (the best of four large oneDNN products, each on sgemm and on the matmul primitive with a packed weight, each at its median call over 0.25 s of calls, ${THREADS:-2} threads)"
 echo "# bf16 peak measured: ${PEAK_BF16_GFLOPS:-none (no AVX512-BF16)} GFLOP/s (the same on oneDNN's bf16 matmul, plain bf16 operands or a packed weight, conversions of the activations included in the latter)"
 for b in "$here"/*.sh; do
 	n=$(basename "$b" .sh)
