@@ -181,6 +181,15 @@ typedef struct cap_decoder_batch {
 typedef struct cap_decoder_work cap_decoder_work;   /* buffers reused between batches */
 cap_decoder_work *cap_decoder_work_new(const cap_decoder *m);   /* m bound */
 void cap_decoder_work_free(cap_decoder_work *w);
+/* One Adam step (k: the step's constants, see lib/train/adam.h) over m's parameters with grad and
+ * the moments mom and vel (n_params floats each, backend memory): ops->adam_step over the
+ * tensors without a prepared weight, ops->weight_adam over each of the work's prepared weights,
+ * which refreshes them in the same pass (parameters bitwise as one adam_step over the block).
+ * The work's next pass takes its prepared weights as they are, once: whoever changes m's
+ * parameters otherwise between the two must not rely on this (cap_decoder_loss refreshes them
+ * at every other pass). */
+void cap_decoder_work_adam(cap_decoder_work *w, cap_decoder *m, const float *grad, float *mom, float *vel,
+                           const cap_adam_consts *k);
 /* Forward pass on the model's backend (m bound), and backward when grad != NULL (grad: n_params
  * floats of backend memory, overwritten with d loss / d params). dropout p in [0, 1) applies
  * inverted dropout to each LSTM layer's output (between layers and before linear), the mask of

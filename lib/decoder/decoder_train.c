@@ -49,6 +49,7 @@ struct cap_decoder_work {
 	 * read and a write), and in bf16 each is converted once a step, not once a product */
 	cap_weight *wih[CAP_DECODER_MAX_LAYERS], *lin;
 	int layers;
+	int weights_fresh;   /* cap_decoder_work_adam refreshed them: the next pass takes them as they are */
 };
 
 cap_decoder_work *cap_decoder_work_new(const cap_decoder *m)
@@ -253,8 +254,10 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	for (int l = 0; l < L; l++) {
 		layer_buf *lb = &w->lay[l];
 		/* the weights may have changed since the last batch */
-		ops->weight_update(w->wih[l]);
-		ops->weight_update(w->whh[l]);
+		if (!w->weights_fresh) {
+			ops->weight_update(w->wih[l]);
+			ops->weight_update(w->whh[l]);
+		}
 		ops->matmul_bias(x, N, w->wih[l], P->b_ih[l], P->b_hh[l], lb->g);  /* (N, 4H) */
 		for (int t = 0; t < T; t++) {
 			int n = bs[t];
@@ -287,7 +290,9 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 
 	/* Output layer over the real tokens, fused with softmax cross-entropy. */
 	float *lg = w->logits;
-	ops->weight_update(w->lin);
+	if (!w->weights_fresh)
+		ops->weight_update(w->lin);
+	w->weights_fresh = 0;
 	ops->matmul_bias(x, N, w->lin, P->lin_b, NULL, lg);
 	float scale = 1.0f / (float)(share ? share->global_tokens : (size_t)N);
 	ops->softmax_xent_rows(lg, w->target, N, V, grad ? scale : 0, w->loss);
@@ -336,6 +341,32 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	ops->zero(G.embed_w, F * V * E);
 	ops->embed_scatter_add(G.embed_w, w->dx + (size_t)B * E, w->input, N - B, E);
 	return sum_loss(w, N, mean);   /* the one wait for the backend, after all the work is queued */
+}
+
+void cap_decoder_work_adam(cap_decoder_work *w, cap_decoder *m, const float *grad, float *mom, float *vel,
+                           const cap_adam_consts *k)
+{
+	const cap_ops *ops = w->ops;
+	cap_decoder_tensor t[CAP_DECODER_MAX_TENSORS];
+	int n = cap_decoder_tensors(&m->cfg, m->dev.data, t);
+	size_t run = 0, end = 0;   /* [run, end): tensors without a prepared weight, not yet stepped */
+	for (int i = 0; i < n; i++) {
+		cap_weight *pw = t[i].data == m->dev.p.lin_w ? w->lin : NULL;
+		for (int l = 0; l < w->layers && !pw; l++)
+			pw = t[i].data == m->dev.p.w_ih[l] ? w->wih[l] : t[i].data == m->dev.p.w_hh[l] ? w->whh[l] : NULL;
+		size_t o = (size_t)(t[i].data - m->dev.data);
+		if (!pw) {
+			end = o + t[i].numel;
+			continue;
+		}
+		if (end > run)
+			ops->adam_step(m->dev.data + run, grad + run, mom + run, vel + run, end - run, k);
+		ops->weight_adam(pw, grad + o, mom + o, vel + o, k);
+		run = end = o + t[i].numel;
+	}
+	if (end > run)
+		ops->adam_step(m->dev.data + run, grad + run, mom + run, vel + run, end - run, k);
+	w->weights_fresh = 1;
 }
 
 double cap_decoder_loss(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,

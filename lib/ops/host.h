@@ -58,6 +58,7 @@ void cap_ref_row_topk(const float *x, int rows, int n, int k, int ex0, int ex1, 
 void cap_ref_dropout_forward(const float *h, float *mask, float *hd, size_t n, float p, uint64_t seed);
 void cap_ref_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
                        const cap_adam_consts *k);
+void cap_ref_weight_adam(cap_weight *w, const float *grad, float *m, float *v, const cap_adam_consts *k);
 cap_encoder *cap_ref_encoder_new(struct cap_resnet *net, int batch, int h, int w, int flags);
 int cap_ref_encoder_run(cap_encoder *e, const float *in, int n, float *out);
 const char *cap_ref_encoder_impl(const cap_encoder *e);

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CAP_OPS_ABI 3   /* bumped when the table changes; a loaded module must match */
+#define CAP_OPS_ABI 4   /* bumped when the table changes; a loaded module must match */
 #define CAP_TOPK_MAX 16 /* the largest k of row_topk */
 
 struct cap_resnet;
@@ -178,6 +178,12 @@ typedef struct cap_ops {
 	 * order without fused multiply-add. Exact (bitwise equal to ref). */
 	void (*adam_step)(float *param, const float *grad, float *m, float *v, size_t n,
 	                  const cap_adam_consts *k);
+	/* adam_step over the parameters a prepared weight was made from (its rows x cols floats,
+	 * which the caller owns and lets this op write), grad, m and v being theirs; then the
+	 * weight's prepared copies refreshed: adam_step then weight_update, in one pass where the
+	 * backend can (cpu: band by band, each packed while still in cache). Exact (the parameters
+	 * bitwise as adam_step makes them). */
+	void (*weight_adam)(cap_weight *w, const float *grad, float *m, float *v, const cap_adam_consts *k);
 
 	/* ---- image encoder ---- */
 	/* Prepares the forward of `net` (up to the global pool) for batches of up to `batch` images

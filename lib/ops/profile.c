@@ -12,13 +12,14 @@
 enum {
 	P_GEMM, P_MATMUL, P_WEIGHT_UPDATE, P_BIAS_ROWS, P_COL_SUMS, P_ROW_GATHER, P_EMBED_GATHER,
 	P_SCATTER_ADD, P_MUL, P_SCALE, P_SUM_SQUARES, P_LSTM_FWD, P_LSTM_BWD, P_LOG_SOFTMAX, P_XENT,
-	P_DROPOUT, P_ADAM, P_ENCODER_RUN, P_UPLOAD, P_DOWNLOAD, P_COPY, P_ZERO, P_TOPK, P_MATMUL_BIAS, P_N
+	P_DROPOUT, P_ADAM, P_ENCODER_RUN, P_UPLOAD, P_DOWNLOAD, P_COPY, P_ZERO, P_TOPK, P_MATMUL_BIAS,
+	P_WEIGHT_ADAM, P_N
 };
 static const char *const names[P_N] = {
 	"gemm", "matmul", "weight_update", "bias_rows", "col_sums", "row_gather", "embed_gather",
 	"embed_scatter_add", "mul", "scale", "sum_squares", "lstm_cell_forward", "lstm_cell_backward",
 	"log_softmax_rows", "softmax_xent_rows", "dropout_forward", "adam_step", "encoder_run",
-	"upload", "download", "copy", "zero", "row_topk", "matmul_bias",
+	"upload", "download", "copy", "zero", "row_topk", "matmul_bias", "weight_adam",
 };
 static double total[P_N], flops[P_N];
 static long calls[P_N];
@@ -110,6 +111,7 @@ static void w_xent(float *x, const uint32_t *t, int n, int V, float g, double *l
 static void w_topk(const float *x, int r, int n, int k, int e0, int e1, float *v, int32_t *i) { T0; in->row_topk(x, r, n, k, e0, e1, v, i); T1(P_TOPK); }
 static void w_dropout(const float *h, float *m, float *hd, size_t n, float p, uint64_t s) { T0; in->dropout_forward(h, m, hd, n, p, s); T1(P_DROPOUT); }
 static void w_adam(float *p, const float *g, float *m, float *v, size_t n, const cap_adam_consts *k) { T0; in->adam_step(p, g, m, v, n, k); T1(P_ADAM); }
+static void w_weight_adam(cap_weight *w, const float *g, float *m, float *v, const cap_adam_consts *k) { T0; in->weight_adam(((pw *)w)->w, g, m, v, k); T1(P_WEIGHT_ADAM); }
 static int w_encoder_run(cap_encoder *e, const float *x, int n, float *o) { T0; int r = in->encoder_run(e, x, n, o); T1(P_ENCODER_RUN); return r; }
 
 static void report(void)
@@ -162,6 +164,7 @@ const cap_ops *cap_ops_profiled(const cap_ops *inner, int per_shape)
 	prof.lstm_cell_backward = w_lstm_bwd; prof.log_softmax_rows = w_log_softmax;
 	prof.softmax_xent_rows = w_xent; prof.dropout_forward = w_dropout; prof.adam_step = w_adam;
 	prof.encoder_run = w_encoder_run; prof.row_topk = w_topk; prof.matmul_bias = w_matmul_bias;
+	prof.weight_adam = w_weight_adam;
 	atexit(report);
 	return &prof;
 }

@@ -30,7 +30,7 @@ void cap_adam_free(cap_adam *a)
 	a->m = a->v = NULL;
 }
 
-void cap_adam_step(cap_adam *a, float *param, const float *grad)
+cap_adam_consts cap_adam_next(cap_adam *a)
 {
 	a->step++;
 	/* torch computes the bias corrections in Python floats (double) and passes the scalars
@@ -41,6 +41,12 @@ void cap_adam_step(cap_adam *a, float *param, const float *grad)
 		.one_b1 = (float)(1 - a->beta1), .one_b2 = (float)(1 - a->beta2),
 		.step_size = (float)(a->lr / bc1), .bc2_sqrt = (float)sqrt(bc2), .eps = (float)a->eps,
 	};
+	return k;
+}
+
+void cap_adam_step(cap_adam *a, float *param, const float *grad)
+{
+	cap_adam_consts k = cap_adam_next(a);
 	a->ops->adam_step(param, grad, a->m, a->v, a->n, &k);
 }
 

@@ -23,6 +23,9 @@ int cap_adam_init(cap_adam *a, const cap_ops *ops, size_t n, double lr);
 void cap_adam_free(cap_adam *a);
 /* One update of param (n) with grad (n), both backend memory. */
 void cap_adam_step(cap_adam *a, float *param, const float *grad);
+/* The next step's constants, the step counted, for a caller that runs the step's elementwise
+ * work itself (over a->m and a->v) as cap_adam_step would. */
+cap_adam_consts cap_adam_next(cap_adam *a);
 /* The moments to and from host arrays of n floats (checkpoints). */
 void cap_adam_download(const cap_adam *a, float *m, float *v);
 void cap_adam_upload(cap_adam *a, const float *m, const float *v);

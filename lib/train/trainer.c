@@ -573,7 +573,9 @@ static int train_loop(trainer *r)
 			}
 			if (o->clip > 0)   /* the norm is a pass over the whole gradient: only when clipping */
 				cap_clip_grad_norm(r->ops, grad, nparams, o->clip);
-			cap_adam_step(&r->adam, r->m->dev.data, grad);
+			/* Adam, the decoder's prepared weights refreshed in the same pass */
+			cap_adam_consts k = cap_adam_next(&r->adam);
+			cap_decoder_work_adam(w, r->m, grad, r->adam.m, r->adam.v, &k);
 			r->step++;
 			r->epoch_loss += loss * (double)ntok;
 			r->epoch_tokens += (double)ntok;

@@ -333,6 +333,49 @@ static void c_adam(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
 	free(p); free(zero);
 }
 
+/* weight_adam: rows, cols, n, products, used. The weight is first used in no direction (used 0),
+ * in x W^T only (1) or in both (2), so that the cpu backend holds those packings to refresh;
+ * then 3 steps. products 0: the parameters and moments after them (exact); 1: both products
+ * after every step, which must see the new parameters. */
+static void c_weight_adam(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int rows = sh[0], cols = sh[1], n = sh[2];
+	size_t nw = (size_t)rows * cols, nx = (size_t)n * (rows > cols ? rows : cols);
+	float *W = rnd(r, nw, -1, 1), *zero = calloc(nw, F), *x = rnd(r, nx, -1, 1);
+	float *dW = up(o, W, nw * F), *dm = up(o, zero, nw * F), *dv = up(o, zero, nw * F);
+	float *dg = o->alloc(nw * F), *dx = up(o, x, nx * F), *dy = o->alloc(nx * F);
+	cap_weight *w = o->weight_new(dW, rows, cols, 0);
+	if (sh[4] >= 1)
+		o->matmul(dx, n, w, 1, 0, dy);
+	if (sh[4] >= 2)
+		o->matmul(dx, n, w, 0, 0, dy);
+	for (int s = 1; s <= 3; s++) {
+		float *g = rnd(r, nw, -1, 1);
+		for (size_t i = 0; i < nw; i += 3)
+			g[i] *= 1e-4f;
+		o->upload(dg, g, nw * F);
+		double bc1 = 1 - pow(0.9, s), bc2 = 1 - pow(0.999, s);
+		cap_adam_consts k = { 0.9f, 0.999f, (float)(1 - 0.9), (float)(1 - 0.999),
+		                      (float)(1e-3 / bc1), (float)sqrt(bc2), 1e-8f };
+		o->weight_adam(w, dg, dm, dv, &k);
+		if (sh[3]) {
+			o->matmul(dx, n, w, 1, 0, dy);
+			down_f(o, out, dy, (size_t)n * rows);
+			o->matmul(dx, n, w, 0, 0, dy);
+			down_f(o, out, dy, (size_t)n * cols);
+		}
+		free(g);
+	}
+	if (!sh[3]) {
+		down_f(o, out, dW, nw);
+		down_f(o, out, dm, nw);
+		down_f(o, out, dv, nw);
+	}
+	o->weight_free(w);
+	o->free(dW); o->free(dm); o->free(dv); o->free(dg); o->free(dx); o->free(dy);
+	free(W); free(zero); free(x);
+}
+
 /* Random weights and biases for every conv: torchvision's init zeroes the last BatchNorm of
  * each block, which would leave the residual branches out of the comparison. */
 static void fill_conv(cap_conv *c, cap_rng *r)
@@ -436,6 +479,14 @@ static const tcase cases[] = {
 	{ "dropout_forward", c_dropout, { 7, 50 }, 0, "7 p=0.5" },
 	{ "adam_step", c_adam, { 100003, 4 }, 0, "100003 x 4 steps" },
 	{ "adam_step", c_adam, { 15, 3 }, 0, "15 x 3 steps" },
+	/* the cpu backend steps and packs 64 rows at a time: 150 rows end in a band of 22, 45 and
+	 * 300 columns leave partial blocks (16 or 32 along K, 64 along N) */
+	{ "weight_adam", c_weight_adam, { 2539, 512, 9, 0, 2 }, 0, "W2539x512 x 3 steps, both packed" },
+	{ "weight_adam", c_weight_adam, { 150, 45, 5, 0, 1 }, 0, "W150x45 x 3 steps, W^T packed" },
+	{ "weight_adam", c_weight_adam, { 7, 300, 3, 0, 0 }, 0, "W7x300 x 3 steps, none packed" },
+	{ "weight_adam+matmul", c_weight_adam, { 150, 45, 70, 1, 2 }, 1e-10, "W150x45 n70, both" },
+	{ "weight_adam+matmul", c_weight_adam, { 2048, 512, 33, 1, 1 }, 1e-10, "W2048x512 n33, W^T" },
+	{ "weight_adam+matmul", c_weight_adam, { 64, 300, 64, 1, 0 }, 1e-10, "W64x300 n64, none first" },
 	{ "encoder", c_encoder, { 18, 2, 2, 64, 64 }, 1e-10, "resnet18 2 images 64x64" },
 	{ "encoder", c_encoder, { 50, 3, 1, 40, 48 }, 1e-10, "resnet50 1 of 3 images 48x40" },
 	/* bf16: both round the same values, but where an fp32 sum lands near a rounding boundary the
@@ -589,13 +640,20 @@ static void ref_gemm_oracle(void)
 /* The bf16 precision (ops.h): ref's is the definition (operands rounded to bfloat16, fp32
  * sums), and a backend that takes it must meet the fp32 bounds against that definition, while
  * plain fp32 must miss them (else the comparison could not tell the two apart). */
+/* The cases whose output is a product, which bf16 rounds */
+static int has_product(const char *op)
+{
+	return !strcmp(op, "gemm") || !strcmp(op, "matmul") || !strcmp(op, "matmul_bias") ||
+	       !strcmp(op, "weight_adam+matmul");
+}
+
 static void bf16_cases(const cap_ops *ref, vec *fp32_refs)
 {
 	const cap_ops *cpu = cap_ops_cpu();
 	CHECK(ref->set_precision(CAP_PRECISION_BF16) == 0, "ref takes the bf16 precision");
 	int have = cap_cpu_has(CAP_CPU_AVX512BF16);
 	for (int i = 0; i < NCASES; i++) {
-		if (strcmp(cases[i].op, "gemm") && strcmp(cases[i].op, "matmul") && strcmp(cases[i].op, "matmul_bias"))
+		if (!has_product(cases[i].op))
 			continue;
 		vec b = run_case(ref, i);
 		if (cases[i].sh[2] > 0)   /* K > 0: there is a product to round */
@@ -664,7 +722,7 @@ static void bf16_cases(const cap_ops *ref, vec *fp32_refs)
 static void cuda_precision_cases(const cap_ops *cuda, const cap_ops *ref, vec *fp32_refs)
 {
 	for (int i = 0; i < NCASES; i++) {
-		if (strcmp(cases[i].op, "gemm") && strcmp(cases[i].op, "matmul") && strcmp(cases[i].op, "matmul_bias"))
+		if (!has_product(cases[i].op))
 			continue;
 		CHECK(ref->set_precision(CAP_PRECISION_BF16) == 0 && cuda->set_precision(CAP_PRECISION_BF16) == 0,
 		      "ref and cuda take bf16");

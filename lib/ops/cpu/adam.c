@@ -10,8 +10,8 @@
  * give bitwise the same parameters. */
 enum { BLOCK = 16384 };   /* elements a thread takes at a time */
 
-AVX512 static void adam_block(float *param, const float *grad, float *m, float *v, size_t n,
-                              const cap_adam_consts *k)
+AVX512 void cap_avx512_adam_band(float *param, const float *grad, float *m, float *v, size_t n,
+                                 const cap_adam_consts *k)
 {
 	__m512 vb1 = _mm512_set1_ps(k->b1), vb2 = _mm512_set1_ps(k->b2), va1 = _mm512_set1_ps(k->one_b1),
 	       va2 = _mm512_set1_ps(k->one_b2), vss = _mm512_set1_ps(-k->step_size),
@@ -40,7 +40,7 @@ void cap_avx512_adam_step(float *param, const float *grad, float *m, float *v, s
 	CAP_PARALLEL_FOR_IF(nb > 1)
 	for (long b = 0; b < nb; b++) {
 		size_t o = (size_t)b * BLOCK, len = n - o < BLOCK ? n - o : BLOCK;
-		adam_block(param + o, grad + o, m + o, v + o, len, k);
+		cap_avx512_adam_band(param + o, grad + o, m + o, v + o, len, k);
 	}
 }
 

@@ -41,6 +41,8 @@ void cap_cpu_matmul_packed(const float *x, int n, cap_weight *w, int trans, floa
  * used, in the precision of the moment), refreshed by weight_update. */
 void cap_cpu_weight_update(cap_weight *w);
 void cap_cpu_weight_free(cap_weight *w);
+/* Adam on a weight's parameters, its packed copies refreshed band by band (see ops.h) */
+void cap_cpu_weight_adam(cap_weight *w, const float *grad, float *m, float *v, const cap_adam_consts *k);
 
 /* AVX-512 (compiled with target attributes; only called where the CPU has AVX-512F) */
 void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);
@@ -50,6 +52,9 @@ void cap_avx512_log_softmax_rows(float *x, int rows, int n);
 void cap_avx512_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale,
                                   double *loss);
 void cap_avx512_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
+                          const cap_adam_consts *k);
+/* the same on the calling thread alone */
+void cap_avx512_adam_band(float *param, const float *grad, float *m, float *v, size_t n,
                           const cap_adam_consts *k);
 double cap_avx512_sum_squares(const float *x, size_t n);
 void cap_avx512_col_sums(const float *x, int rows, int n, float *out);

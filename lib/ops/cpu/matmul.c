@@ -25,6 +25,9 @@
 #endif
 
 enum { SPLIT = 64, CACHE_SLOTS = 4096 };
+#ifndef STREAM_WEIGHTS
+#define STREAM_WEIGHTS 1
+#endif
 
 int cap_cpu_set_precision(cap_precision p)
 {
@@ -374,10 +377,10 @@ static void packing_init(packing *p, int K, int N, long sk, long sn, int bf16)
 	dnnl_primitive_desc_destroy(rpd);
 }
 
-static void packing_run(const packing *p, const float *src, void *dst)
+static void packing_run(const packing *p, const float *src, void *dst, int past_cache)
 {
 	if (p->own) {
-		cap_cpu_pack(src, p->sk, p->sn, p->K, p->N, p->bf16, p->sK, p->sN, dst);
+		cap_cpu_pack(src, p->sk, p->sn, p->K, p->N, p->bf16, p->sK, p->sN, dst, past_cache);
 		return;
 	}
 	shape key = { 0, p->N, p->K, 0, 0, 0, 0, p->N, p->bf16, 0, 1, 1, 0 }, *k = &key;   /* for die */
@@ -467,7 +470,7 @@ void cap_cpu_gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, 
 			pbuf = cap_big_xalloc(p->pk.bytes);
 			pbuf_cap = p->pk.bytes;
 		}
-		packing_run(&p->pk, B + (size_t)ko[j] * ldb, pbuf);
+		packing_run(&p->pk, B + (size_t)ko[j] * ldb, pbuf, 0);   /* read at once: through the cache */
 		shape key = { M, N, kl[j], 1, 0, sa, 0, ldc, bf16, 0, 1, alpha, j ? 1.0f : beta };
 		run_one(&key, (const char *)a + es * (size_t)ko[j] * sa, pbuf, C, NULL, &p->pk.md);
 	}
@@ -496,7 +499,7 @@ static struct cap_cpu_packed *pack_new(const cap_weight *w, int trans, int bf16)
 	             trans ? w->cols : 1, bf16);
 	p->w = w->w;
 	p->data = cap_big_xalloc(p->pk.bytes);   /* huge pages, see core/bigmem.h */
-	packing_run(&p->pk, p->w, p->data);
+	packing_run(&p->pk, p->w, p->data, 0);
 	return p;
 }
 
@@ -527,8 +530,58 @@ void cap_cpu_weight_update(cap_weight *w)
 	for (int t = 0; t < 2; t++) {
 		drop_stale(&w->packed[t], bf16);
 		if (w->packed[t])
-			packing_run(&w->packed[t]->pk, w->w, w->packed[t]->data);
+			packing_run(&w->packed[t]->pk, w->w, w->packed[t]->data, STREAM_WEIGHTS);
 	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* Adam over W's parameters and both packings in one pass of bands of 64 rows, each band packed
+ * right after its Adam step, while its new values are still in the core's cache: weight_update
+ * after a whole adam_step reads W back from memory. The packs are written with streaming stores
+ * (STREAM_WEIGHTS): they are read only at the next step's forward, and cached stores would first
+ * read every line they overwrite. On a 2-core Zen 5, the default decoder's Adam and packing
+ * took 2.1 ms a step against 2.6-2.8 (200-step profiles), and the steps 0.0413-0.0415 s against
+ * 0.0428-0.0432 in fp32, 0.0246-0.0247 against 0.0252-0.0256 in bf16 (4 interleaved pairs of
+ * 200 steps; streaming alone: 0.5-1%). The parameters come out bitwise as adam_step makes them
+ * (the same band kernel). Where a packing is oneDNN's reorder, or the processor has no AVX-512:
+ * adam_step, then weight_update. */
+void cap_cpu_weight_adam(cap_weight *w, const float *grad, float *m, float *v, const cap_adam_consts *k)
+{
+	float *p = (float *)w->w;   /* the caller's parameters, which this op may write (ops.h) */
+	int bf16 = cap_host_precision() == CAP_PRECISION_BF16, bands = 1;
+	pthread_once(&once, start);
+	pthread_mutex_lock(&lock);
+	for (int t = 0; t < 2; t++) {
+		drop_stale(&w->packed[t], bf16);
+		if (w->packed[t] && !w->packed[t]->pk.own)
+			bands = 0;
+	}
+#if defined(__x86_64__)
+	bands = bands && cap_cpu_has(CAP_CPU_AVX512F);
+#else
+	bands = 0;
+#endif
+	if (!bands) {
+		pthread_mutex_unlock(&lock);
+		cap_ops_cpu()->adam_step(p, grad, m, v, (size_t)w->rows * w->cols, k);
+		cap_cpu_weight_update(w);
+		return;
+	}
+#if defined(__x86_64__)
+	long nb = (w->rows + 63) / 64;
+	CAP_PARALLEL_FOR_IF(nb > 1)
+	for (long b = 0; b < nb; b++) {
+		int r0 = (int)b * 64, nr = w->rows - r0 < 64 ? w->rows - r0 : 64;
+		size_t o = (size_t)r0 * w->cols;
+		cap_avx512_adam_band(p + o, grad + o, m + o, v + o, (size_t)nr * w->cols, k);
+		for (int t = 0; t < 2; t++) {
+			const struct cap_cpu_packed *pk = w->packed[t];
+			if (pk)
+				cap_cpu_pack_rows(p, w->rows, w->cols, t, r0, nr, bf16, pk->pk.sK, pk->pk.sN, pk->data,
+				                  STREAM_WEIGHTS);
+		}
+	}
+#endif
 	pthread_mutex_unlock(&lock);
 }
 

@@ -12,10 +12,18 @@
 #include "ops/cpu/cpu.h"
 #include "ops/bf16.h"
 #include "core/cpu.h"
+#include <stdint.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+
+/* Streaming stores need 64-byte alignment: the blocks are whole multiples of 64 bytes apart
+ * (oneDNN's strides), so the buffer's start decides. */
+static int aligned(const void *p)
+{
+	return ((uintptr_t)p & 63) == 0;
+}
 
 /* One block (k0, n0) element by element: edges, and machines without AVX-512. */
 static void block_scalar(const float *src, long sk, long sn, int K, int N, int bf16, void *dst,
@@ -65,14 +73,25 @@ static inline void transpose16(__m512 *r)
 	}
 }
 
+/* 16 floats to d, 64-byte aligned when stream: then past the caches (see cap_cpu_pack) */
+__attribute__((target("avx512f")))
+static inline void put16(float *d, __m512 v, int stream)
+{
+	if (stream)
+		_mm512_stream_ps(d, v);
+	else
+		_mm512_storeu_ps(d, v);
+}
+
 /* A whole fp32 block: rows of B contiguous along n (sn == 1) are copied, columns (sk == 1) are
  * transposed 16 x 16 at a time. */
 __attribute__((target("avx512f")))
-static void block_f32(const float *src, long sk, long sn, float *d, int k0, int n0)
+static void block_f32(const float *src, long sk, long sn, float *d, int k0, int n0, int stream)
 {
 	if (sn == 1) {
 		for (int k = 0; k < 16; k++)
-			memcpy(d + k * 64, src + (k0 + k) * sk + n0, 64 * sizeof(float));
+			for (int g = 0; g < 64; g += 16)
+				put16(d + k * 64 + g, _mm512_loadu_ps(src + (k0 + k) * sk + n0 + g), stream);
 		return;
 	}
 	for (int g = 0; g < 64; g += 16) {
@@ -81,7 +100,7 @@ static void block_f32(const float *src, long sk, long sn, float *d, int k0, int 
 			r[i] = _mm512_loadu_ps(src + (n0 + g + i) * sn + k0);
 		transpose16(r);
 		for (int k = 0; k < 16; k++)
-			_mm512_storeu_ps(d + k * 64 + g, r[k]);
+			put16(d + k * 64 + g, r[k], stream);
 	}
 }
 
@@ -89,7 +108,7 @@ static void block_f32(const float *src, long sk, long sn, float *d, int k0, int 
  * rounded and interleaved; columns: 32 k of one column rounded in order (a pair is then one
  * 32-bit lane) and 16 columns transposed as 32-bit lanes. */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-static void block_bf16(const float *src, long sk, long sn, uint16_t *d, int k0, int n0)
+static void block_bf16(const float *src, long sk, long sn, uint16_t *d, int k0, int n0, int stream)
 {
 	if (sn == 1) {
 		const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
@@ -100,7 +119,7 @@ static void block_bf16(const float *src, long sk, long sn, uint16_t *d, int k0, 
 				__m256i ra = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(a + g));
 				__m256i rb = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(b + g));
 				__m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(ra), rb, 1);
-				_mm512_storeu_si512((void *)(d + p * 128 + g * 2), _mm512_permutexvar_epi16(pairs, both));
+				put16((float *)(d + p * 128 + g * 2), (__m512)_mm512_permutexvar_epi16(pairs, both), stream);
 			}
 		}
 		return;
@@ -113,12 +132,12 @@ static void block_bf16(const float *src, long sk, long sn, uint16_t *d, int k0, 
 		}
 		transpose16(r);   /* r[p]: pair p of the 16 columns */
 		for (int p = 0; p < 16; p++)
-			_mm512_storeu_ps((float *)(d + p * 128 + g * 2), r[p]);
+			put16((float *)(d + p * 128 + g * 2), r[p], stream);
 	}
 }
 #endif
 
-/* Block (kb, nb) of the packing. */
+/* Block (kb, nb) of the packing; wide 2: with streaming stores. */
 static void block(const float *src, long sk, long sn, int K, int N, int bf16, long sK, long sN,
                   void *dst, int wide, int kb, int nb)
 {
@@ -127,9 +146,11 @@ static void block(const float *src, long sk, long sn, int K, int N, int bf16, lo
 #if defined(__x86_64__)
 	if (wide && k0 + KB <= K && n0 + 64 <= N) {
 		if (bf16)
-			block_bf16(src, sk, sn, (uint16_t *)dst + base, k0, n0);
+			block_bf16(src, sk, sn, (uint16_t *)dst + base, k0, n0, wide == 2);
 		else
-			block_f32(src, sk, sn, (float *)dst + base, k0, n0);
+			block_f32(src, sk, sn, (float *)dst + base, k0, n0, wide == 2);
+		if (wide == 2)
+			_mm_sfence();   /* streaming stores are ordered only by a fence */
 		return;
 	}
 #else
@@ -138,13 +159,35 @@ static void block(const float *src, long sk, long sn, int K, int N, int bf16, lo
 	block_scalar(src, sk, sn, K, N, bf16, dst, base, k0, n0);
 }
 
+void cap_cpu_pack_rows(const float *w, int rows, int cols, int trans, int r0, int nr, int bf16,
+                       long sK, long sN, void *dst, int stream)
+{
+	int KB = bf16 ? 32 : 16;
+	int wide = 0;
+#if defined(__x86_64__)
+	wide = cap_cpu_has(bf16 ? CAP_CPU_AVX512BF16 : CAP_CPU_AVX512F) ? 1 + (stream && aligned(dst)) : 0;
+#endif
+	if (trans) {   /* B = W^T (cols, rows): the rows of W are B's columns, whole 64-column blocks */
+		int nkb = (cols + KB - 1) / KB;
+		for (int nb = r0 / 64; nb * 64 < r0 + nr; nb++)
+			for (int kb = 0; kb < nkb; kb++)
+				block(w, 1, cols, cols, rows, bf16, sK, sN, dst, wide, kb, nb);
+	} else {       /* B = W (rows, cols): the rows of W are B's, whole KB-row blocks */
+		int nnb = (cols + 63) / 64;
+		for (int kb = r0 / KB; kb * KB < r0 + nr; kb++)
+			for (int nb = 0; nb < nnb; nb++)
+				block(w, cols, 1, rows, cols, bf16, sK, sN, dst, wide, kb, nb);
+	}
+}
+
 void cap_cpu_pack(const float *src, long sk, long sn, int K, int N, int bf16, long sK, long sN,
-                  void *dst)
+                  void *dst, int stream)
 {
 	int KB = bf16 ? 32 : 16, nkb = (K + KB - 1) / KB, nnb = (N + 63) / 64;
 	int wide = 0;
 #if defined(__x86_64__)
 	wide = (sk == 1 || sn == 1) && cap_cpu_has(bf16 ? CAP_CPU_AVX512BF16 : CAP_CPU_AVX512F);
+	wide = wide ? 1 + (stream && aligned(dst)) : 0;
 #endif
 	/* the blocks in the order that reads src front to back; threads take bands of it */
 	if (sn == 1) {

@@ -39,6 +39,7 @@ static cap_ops cpu_ops = {
 	.row_topk = cap_cpu_row_topk,
 	.dropout_forward = cap_ref_dropout_forward,
 	.adam_step = cap_ref_adam_step,
+	.weight_adam = cap_cpu_weight_adam,   /* adam_step then weight_update without AVX-512 */
 	.encoder_new = cap_cpu_encoder_new,
 	.encoder_run = cap_cpu_encoder_run,
 	.encoder_impl = cap_cpu_encoder_impl,

@@ -77,6 +77,7 @@ void cap_cuda_gemm(int ta, int tb, int M, int N, int K, float alpha, const float
 cap_weight *cap_cuda_weight_new(const float *w, int rows, int cols, int flags);
 void cap_cuda_weight_update(cap_weight *w);
 void cap_cuda_weight_free(cap_weight *w);
+void cap_cuda_weight_adam(cap_weight *w, const float *grad, float *m, float *v, const cap_adam_consts *k);
 void cap_cuda_matmul(const float *x, int n, const cap_weight *w, int trans, float beta, float *y);
 void cap_cuda_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2,
                           float *y);

@@ -126,6 +126,14 @@ void cap_cuda_weight_update(cap_weight *w)
 		cap_cuda_to_bf16(w->wb, w->w, w->rows, w->cols, w->cols);
 }
 
+/* Adam on W in place, then the bf16 copy (if any) rounded again: two launches in order on the
+ * stream (the card reads W from its own memory either way). */
+void cap_cuda_weight_adam(cap_weight *w, const float *grad, float *m, float *v, const cap_adam_consts *k)
+{
+	cap_cuda_adam_step((float *)w->w, grad, m, v, (size_t)w->rows * w->cols, k);
+	cap_cuda_weight_update(w);
+}
+
 void cap_cuda_weight_free(cap_weight *w)
 {
 	if (!w)

@@ -145,6 +145,7 @@ int cap_ops_module_init(int abi, const cap_ops **out, char *err, size_t errlen)
 	o->row_topk = cap_cuda_row_topk;
 	o->dropout_forward = cap_cuda_dropout_forward;
 	o->adam_step = cap_cuda_adam_step;
+	o->weight_adam = cap_cuda_weight_adam;
 	o->encoder_new = cap_cuda_encoder_new;
 	o->encoder_run = cap_cuda_encoder_run;
 	o->encoder_impl = cap_cuda_encoder_impl;

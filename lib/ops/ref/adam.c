@@ -14,3 +14,9 @@ void cap_ref_adam_step(float *param, const float *grad, float *m, float *v, size
 		param[i] += -k->step_size * (m[i] / denom);  /* addcdiv_(m, denom, value=-step_size) */
 	}
 }
+
+/* ref's prepared weight is the caller's W itself: nothing to refresh */
+void cap_ref_weight_adam(cap_weight *w, const float *grad, float *m, float *v, const cap_adam_consts *k)
+{
+	cap_ref_adam_step((float *)w->w, grad, m, v, (size_t)w->rows * w->cols, k);
+}

@@ -35,6 +35,7 @@ static const cap_ops ref_ops = {
 	.row_topk = cap_ref_row_topk,
 	.dropout_forward = cap_ref_dropout_forward,
 	.adam_step = cap_ref_adam_step,
+	.weight_adam = cap_ref_weight_adam,
 	.encoder_new = cap_ref_encoder_new,
 	.encoder_run = cap_ref_encoder_run,
 	.encoder_impl = cap_ref_encoder_impl,
