@@ -438,6 +438,9 @@ static const tcase cases[] = {
 	/* A^T B, the weight gradients (cpu packs B per part of K): K cut in two, with beta */
 	{ "gemm", c_gemm, { 300, 200, 150, 1, 0, 1 }, 1e-10, "M300 N200 K150 A^T beta" },
 	{ "gemm", c_gemm, { 64, 2048, 512, 0, 1, 1 }, 1e-10, "M64 N2048 K512 B^T beta" },
+	/* a weight gradient's kind: A^T over many rows of tokens (bf16 transposes A in 16 x 16 tiles:
+	 * 2050 and 333 leave edges both ways; K is cut at 320) */
+	{ "gemm", c_gemm, { 2050, 96, 333, 1, 0, 1 }, 1e-10, "M2050 N96 K333 A^T beta" },
 	{ "gemm", c_gemm, { 5, 7, 0, 0, 0, 1 }, 1e-10, "K0 beta" },
 	{ "matmul", c_matmul, { 64, 2048, 512, 1, 1, CAP_WEIGHT_RECURRENT }, 1e-10, "n64 W2048x512 xW^T recurrent" },
 	{ "matmul", c_matmul, { 37, 2048, 512, 0, 0, CAP_WEIGHT_RECURRENT }, 1e-10, "n37 W2048x512 xW recurrent" },
