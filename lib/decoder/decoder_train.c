@@ -304,9 +304,13 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	/* ---- backward ---- */
 	cap_decoder_params G;
 	cap_decoder_views(c, grad, &G);
+	/* dlogits and, below, each layer's dG are read by several products: frozen while they are,
+	 * so that a backend that rounds operands (cpu in bf16) does it once */
+	ops->freeze(lg, (size_t)N * V);
 	ops->gemm(1, 0, V, H, N, 1, lg, V, x, H, 0, G.lin_w, H);     /* (V, H) = dlogits^T x */
 	ops->col_sums(lg, N, V, G.lin_b);
 	ops->matmul(lg, N, w->lin, 0, 0, w->dh);  /* (N, H) = dlogits W */
+	ops->thaw(lg);
 	for (int l = L - 1; l >= 0; l--) {
 		layer_buf *lb = &w->lay[l];
 		int inl = l ? H : E;
@@ -323,6 +327,7 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 			if (t > 0)  /* (n, H) = dG_t W_hh: gradient into h of the previous step */
 				ops->matmul(w->dg + r * H4, n, w->whh[l], 0, 0, w->dh_rec);
 		}
+		ops->freeze(w->dg, (size_t)N * H4);
 		/* Weight gradients as whole-batch GEMMs. h of the previous step for each row t >= 1: */
 		for (int t = 1; t < T; t++)
 			ops->copy(w->hprev + (size_t)off[t] * H, lb->h + (size_t)off[t - 1] * H, F * bs[t] * H);
@@ -334,6 +339,7 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 		ops->copy(G.b_hh[l], G.b_ih[l], F * H4);
 		/* Gradient of the layer input: into the layer below (dh) or the embeddings (dx). */
 		ops->matmul(w->dg, N, w->wih[l], 0, 0, l ? w->dh : w->dx);
+		ops->thaw(w->dg);
 	}
 	/* dx (N, E): rows of step 0 go to proj, the others to the embedding rows of their words. */
 	ops->gemm(1, 0, E, D, B, 1, w->dx, E, w->feat, D, 0, G.proj_w, D);

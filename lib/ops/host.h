@@ -20,6 +20,8 @@ void cap_host_free(void *p);
 void cap_host_copy(void *dst, const void *src, size_t bytes);
 void cap_host_zero(void *dst, size_t bytes);
 void cap_host_sync(void);
+void cap_host_freeze(const float *x, size_t n);   /* keeps nothing */
+void cap_host_thaw(const float *x);
 
 /* the reference kernels (lib/ops/ref/), with the contracts of ops.h */
 int cap_ref_set_threads(int n);

@@ -83,6 +83,12 @@ typedef struct cap_ops {
 	void (*copy)(void *dst, const void *src, size_t bytes);       /* within backend memory */
 	void (*zero)(void *dst, size_t bytes);
 	void (*sync)(void);                                           /* wait for queued ops */
+	/* x (n floats of backend memory) will not change until thaw(x): neither ops nor the caller
+	 * write it in between. The backend may keep what it derives from x until then (cpu: the
+	 * bf16 rounding of an operand, made once for all the products that read x). At most a few
+	 * operands at a time; a freeze beyond them, or of a backend that keeps nothing, is a no-op. */
+	void (*freeze)(const float *x, size_t n);
+	void (*thaw)(const float *x);
 	/* Threads of the host side (OpenMP inside oneDNN for cpu); n <= 0 keeps the default.
 	 * -1 with cap_errmsg() when it cannot be set. */
 	int (*set_threads)(int n);

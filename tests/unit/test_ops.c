@@ -376,6 +376,35 @@ static void c_weight_adam(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
 	free(W); free(zero); free(x);
 }
 
+/* freeze: n, rows, k. x (n, k) frozen, then read by a weight's product, by A^T B, and in part
+ * (rows from 3 on) by a product; thawed, changed and frozen again, the products must see the new
+ * values (the cpu backend keeps a rounding of a frozen operand in bf16). */
+static void c_freeze(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
+{
+	int n = sh[0], rows = sh[1], k = sh[2];
+	size_t nx = (size_t)n * k;
+	float *x = rnd(r, nx, -1, 1), *W = rnd(r, (size_t)rows * k, -1, 1), *B = rnd(r, (size_t)n * rows, -1, 1);
+	float *dx = up(o, x, nx * F), *dW = up(o, W, (size_t)rows * k * F), *dB = up(o, B, (size_t)n * rows * F);
+	float *dy = o->alloc((size_t)n * rows * F), *dC = o->alloc((size_t)k * rows * F);
+	cap_weight *w = o->weight_new(dW, rows, k, 0);
+	for (int round = 0; round < 2; round++) {
+		o->freeze(dx, nx);
+		o->matmul(dx, n, w, 1, 0, dy);                              /* (n, rows) = x W^T */
+		down_f(o, out, dy, (size_t)n * rows);
+		o->gemm(1, 0, k, rows, n, 1, dx, k, dB, rows, 0, dC, rows);  /* (k, rows) = x^T B */
+		down_f(o, out, dC, (size_t)k * rows);
+		o->matmul(dx + (size_t)3 * k, n - 3, w, 1, 0, dy);          /* rows 3.. of x */
+		down_f(o, out, dy, (size_t)(n - 3) * rows);
+		o->thaw(dx);
+		for (size_t i = 0; i < nx; i++)
+			x[i] = -0.5f * x[i] + 0.25f;
+		o->upload(dx, x, nx * F);
+	}
+	o->weight_free(w);
+	o->free(dx); o->free(dW); o->free(dB); o->free(dy); o->free(dC);
+	free(x); free(W); free(B);
+}
+
 /* Random weights and biases for every conv: torchvision's init zeroes the last BatchNorm of
  * each block, which would leave the residual branches out of the comparison. */
 static void fill_conv(cap_conv *c, cap_rng *r)
@@ -490,6 +519,8 @@ static const tcase cases[] = {
 	{ "weight_adam+matmul", c_weight_adam, { 150, 45, 70, 1, 2 }, 1e-10, "W150x45 n70, both" },
 	{ "weight_adam+matmul", c_weight_adam, { 2048, 512, 33, 1, 1 }, 1e-10, "W2048x512 n33, W^T" },
 	{ "weight_adam+matmul", c_weight_adam, { 64, 300, 64, 1, 0 }, 1e-10, "W64x300 n64, none first" },
+	{ "freeze+matmul+gemm", c_freeze, { 300, 77, 130 }, 1e-10, "x 300x130, W 77x130, twice" },
+	{ "freeze+matmul+gemm", c_freeze, { 5000, 40, 3 }, 1e-10, "x 5000x3 (a tail past 4096), W 40x3" },
 	{ "encoder", c_encoder, { 18, 2, 2, 64, 64 }, 1e-10, "resnet18 2 images 64x64" },
 	{ "encoder", c_encoder, { 50, 3, 1, 40, 48 }, 1e-10, "resnet50 1 of 3 images 48x40" },
 	/* bf16: both round the same values, but where an fp32 sum lands near a rounding boundary the
@@ -647,7 +678,7 @@ static void ref_gemm_oracle(void)
 static int has_product(const char *op)
 {
 	return !strcmp(op, "gemm") || !strcmp(op, "matmul") || !strcmp(op, "matmul_bias") ||
-	       !strcmp(op, "weight_adam+matmul");
+	       !strcmp(op, "weight_adam+matmul") || !strcmp(op, "freeze+matmul+gemm");
 }
 
 static void bf16_cases(const cap_ops *ref, vec *fp32_refs)
@@ -775,7 +806,7 @@ int main(void)
 	for (int i = 0; i < NCASES; i++) {
 		const char *op = cases[i].op;
 		int perturbed = !strcmp(op, "lstm_cell_forward") || !strcmp(op, "adam_step") ||
-		                (!strcmp(op, "gemm") && cases[i].sh[2] > 0);
+		                (!strcmp(op, "gemm") && cases[i].sh[2] > 0) || !strcmp(op, "freeze+matmul+gemm");
 		if (perturbed && !failed[i])
 			caught_all = 0;
 		if (!perturbed && failed[i] && strcmp(op, "encoder") && strcmp(op, "matmul"))

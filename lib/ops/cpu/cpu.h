@@ -25,6 +25,9 @@ void cap_cpu_matmul_bias(const float *x, int n, const cap_weight *w, const float
  * cap_cpu_set_precision */
 int cap_cpu_set_precision(cap_precision p);
 void cap_cpu_to_bf16(const float *src, int rows, int cols, int ld, uint16_t *dst);
+/* Frozen operands (ops.h freeze and thaw): the bf16 rounding of each made once, on first use */
+void cap_cpu_freeze(const float *x, size_t n);
+void cap_cpu_thaw(const float *x);
 void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc);
 void cap_cpu_gemm_f32_prim(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

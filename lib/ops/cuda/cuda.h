@@ -68,6 +68,8 @@ void cap_cuda_download(void *dst, const void *src, size_t bytes);
 void cap_cuda_copy(void *dst, const void *src, size_t bytes);
 void cap_cuda_zero(void *dst, size_t bytes);
 void cap_cuda_sync(void);
+void cap_cuda_freeze(const float *x, size_t n);
+void cap_cuda_thaw(const float *x);
 int cap_cuda_set_threads(int n);
 
 /* gemm.cu */

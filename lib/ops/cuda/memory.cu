@@ -62,6 +62,18 @@ void cap_cuda_sync(void)
 	CUDA_CHECK("sync (waiting for the queued ops)", cudaStreamSynchronize(cap_cuda.stream));
 }
 
+/* Nothing derived from an operand is kept (the products round their operands inside cuBLAS). */
+void cap_cuda_freeze(const float *x, size_t n)
+{
+	(void)x;
+	(void)n;
+}
+
+void cap_cuda_thaw(const float *x)
+{
+	(void)x;
+}
+
 /* The host side runs no threads of its own. */
 int cap_cuda_set_threads(int n)
 {

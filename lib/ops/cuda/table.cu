@@ -122,6 +122,8 @@ int cap_ops_module_init(int abi, const cap_ops **out, char *err, size_t errlen)
 	o->copy = cap_cuda_copy;
 	o->zero = cap_cuda_zero;
 	o->sync = cap_cuda_sync;
+	o->freeze = cap_cuda_freeze;
+	o->thaw = cap_cuda_thaw;
 	o->set_threads = cap_cuda_set_threads;
 	o->set_precision = cap_cuda_set_precision;
 	o->gemm = cap_cuda_gemm;

@@ -35,6 +35,8 @@ void cap_host_zero(void *dst, size_t bytes)
 }
 
 void cap_host_sync(void) {}
+void cap_host_freeze(const float *x, size_t n) { (void)x; (void)n; }
+void cap_host_thaw(const float *x) { (void)x; }
 
 int cap_ref_set_threads(int n) { (void)n; return 0; }
 
