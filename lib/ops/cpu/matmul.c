@@ -357,16 +357,32 @@ static const uint16_t *frozen_bf16(const float *src, int rows, int cols, int ld)
 }
 
 /* K == 0 (C = beta C) and empty products are handled by the fp32 path's caller. */
+/* The bf16 operand src (rows, cols) with row stride ld: a frozen operand's part (row stride ld),
+ * else rounded into the scratch *buf (dense, row stride cols); its row stride in *stride. Every
+ * product that rounds an operand takes it from here (the caller holds the lock). */
+static const uint16_t *as_bf16(const float *src, int rows, int cols, int ld, uint16_t **buf, size_t *cap,
+                               int *stride)
+{
+	const uint16_t *f = frozen_bf16(src, rows, cols, ld);
+	if (f) {
+		*stride = ld;
+		return f;
+	}
+	uint16_t *d = scratch(buf, cap, (size_t)rows * cols);
+	cap_cpu_to_bf16(src, rows, cols, ld, d);
+	*stride = cols;
+	return d;
+}
+
 void cap_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc)
 {
 	pthread_once(&once, start);
 	pthread_mutex_lock(&lock);
-	int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-	uint16_t *a = scratch(&abuf, &acap, (size_t)ar * ac), *b = scratch(&bbuf, &bcap, (size_t)br * bc);
-	cap_cpu_to_bf16(A, ar, ac, lda, a);
-	cap_cpu_to_bf16(B, br, bc, ldb, b);
-	gemm_locked(ta, tb, M, N, K, alpha, a, ac, b, bc, beta, C, ldc, 2, NULL);
+	int sa, sb;
+	const uint16_t *a = as_bf16(A, ta ? K : M, ta ? M : K, lda, &abuf, &acap, &sa);
+	const uint16_t *b = as_bf16(B, tb ? N : K, tb ? K : N, ldb, &bbuf, &bcap, &sb);
+	gemm_locked(ta, tb, M, N, K, alpha, a, sa, b, sb, beta, C, ldc, 2, NULL);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -520,28 +536,18 @@ void cap_cpu_gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, 
 	pthread_mutex_lock(&lock);
 	const void *a = A;
 	int sa = lda;
-	if (bf16) {
-		const uint16_t *fz = frozen_bf16(A, K, M, lda);
-		if (fz) {
-			a = fz;
-		} else {
-			uint16_t *ab = scratch(&abuf, &acap, (size_t)K * M);
-			cap_cpu_to_bf16(A, K, M, lda, ab);
-			a = ab, sa = M;
-		}
-	}
+	if (bf16)
+		a = as_bf16(A, K, M, lda, &abuf, &acap, &sa);
 	int ko[2], kl[2], nk = parts(K, ko, kl);
 	for (int j = 0; j < nk; j++) {
 		packer *p = packer_for(kl[j], N, ldb, bf16);
 		if (!p) {   /* a full table: plain B */
 			const void *b = B + (size_t)ko[j] * ldb;
-			if (bf16) {
-				uint16_t *bb = scratch(&bbuf, &bcap, (size_t)kl[j] * N);
-				cap_cpu_to_bf16(B + (size_t)ko[j] * ldb, kl[j], N, ldb, bb);
-				b = bb;
-			}
+			int sb = ldb;
+			if (bf16)
+				b = as_bf16(B + (size_t)ko[j] * ldb, kl[j], N, ldb, &bbuf, &bcap, &sb);
 			gemm_locked(1, 0, M, N, kl[j], alpha, (const char *)a + es * (size_t)ko[j] * sa, sa, b,
-			            bf16 ? N : ldb, j ? 1 : beta, C, ldc, es, NULL);
+			            sb, j ? 1 : beta, C, ldc, es, NULL);
 			continue;
 		}
 		if (p->pk.bytes > pbuf_cap) {
@@ -700,15 +706,13 @@ void cap_cpu_matmul_packed(const float *x, int n, cap_weight *w, int trans, floa
 	}
 	int in = trans ? w->cols : w->rows, out = trans ? w->rows : w->cols, es = bf16 ? 2 : 4;
 	const void *a = x;
-	if (bf16 && !(a = frozen_bf16(x, n, in, in))) {
-		uint16_t *ab = scratch(&abuf, &acap, (size_t)n * in);
-		cap_cpu_to_bf16(x, n, in, in, ab);
-		a = ab;
-	}
+	int sa = in;
+	if (bf16)
+		a = as_bf16(x, n, in, in, &abuf, &acap, &sa);
 	int mo[2], ml[2], nm = parts(n, mo, ml);
 	for (int i = 0; i < nm; i++) {
-		shape k = { ml[i], out, in, 0, trans, in, 0, out, bf16, bias != NULL, 1, 1, bias ? 0 : beta };
-		run_one(&k, (const char *)a + es * (size_t)mo[i] * in, (*pp)->data, y + (size_t)mo[i] * out,
+		shape k = { ml[i], out, in, 0, trans, sa, 0, out, bf16, bias != NULL, 1, 1, bias ? 0 : beta };
+		run_one(&k, (const char *)a + es * (size_t)mo[i] * sa, (*pp)->data, y + (size_t)mo[i] * out,
 		        bias, &(*pp)->pk.md);
 	}
 	pthread_mutex_unlock(&lock);

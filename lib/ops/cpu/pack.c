@@ -137,7 +137,21 @@ static void block_bf16(const float *src, long sk, long sn, uint16_t *d, int k0, 
 }
 #endif
 
-/* Block (kb, nb) of the packing; wide 2: with streaming stores. */
+/* How block() writes: 0 element by element; 1 with the AVX-512 loops, which need B contiguous
+ * along k or n (unit) and the processor's support; 2 those with streaming stores, asked for
+ * and possible at dst. */
+static int wide_mode(int bf16, int unit, int stream, const void *dst)
+{
+#if defined(__x86_64__)
+	if (unit && cap_cpu_has(bf16 ? CAP_CPU_AVX512BF16 : CAP_CPU_AVX512F))
+		return 1 + (stream && aligned(dst));
+#else
+	(void)bf16, (void)unit, (void)stream, (void)dst;
+#endif
+	return 0;
+}
+
+/* Block (kb, nb) of the packing; wide as wide_mode says. */
 static void block(const float *src, long sk, long sn, int K, int N, int bf16, long sK, long sN,
                   void *dst, int wide, int kb, int nb)
 {
@@ -162,11 +176,7 @@ static void block(const float *src, long sk, long sn, int K, int N, int bf16, lo
 void cap_cpu_pack_rows(const float *w, int rows, int cols, int trans, int r0, int nr, int bf16,
                        long sK, long sN, void *dst, int stream)
 {
-	int KB = bf16 ? 32 : 16;
-	int wide = 0;
-#if defined(__x86_64__)
-	wide = cap_cpu_has(bf16 ? CAP_CPU_AVX512BF16 : CAP_CPU_AVX512F) ? 1 + (stream && aligned(dst)) : 0;
-#endif
+	int KB = bf16 ? 32 : 16, wide = wide_mode(bf16, 1, stream, dst);
 	if (trans) {   /* B = W^T (cols, rows): the rows of W are B's columns, whole 64-column blocks */
 		int nkb = (cols + KB - 1) / KB;
 		for (int nb = r0 / 64; nb * 64 < r0 + nr; nb++)
@@ -184,11 +194,7 @@ void cap_cpu_pack(const float *src, long sk, long sn, int K, int N, int bf16, lo
                   void *dst, int stream)
 {
 	int KB = bf16 ? 32 : 16, nkb = (K + KB - 1) / KB, nnb = (N + 63) / 64;
-	int wide = 0;
-#if defined(__x86_64__)
-	wide = (sk == 1 || sn == 1) && cap_cpu_has(bf16 ? CAP_CPU_AVX512BF16 : CAP_CPU_AVX512F);
-	wide = wide ? 1 + (stream && aligned(dst)) : 0;
-#endif
+	int wide = wide_mode(bf16, sk == 1 || sn == 1, stream, dst);
 	/* the blocks in the order that reads src front to back; threads take bands of it */
 	if (sn == 1) {
 		CAP_PARALLEL_FOR_IF((long)K * N >= 65536)
