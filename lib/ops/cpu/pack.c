@@ -151,7 +151,19 @@ static int wide_mode(int bf16, int unit, int stream, const void *dst)
 	return 0;
 }
 
-/* Block (kb, nb) of the packing; wide as wide_mode says. */
+/* Streaming stores are ordered only by a fence: one on each thread after its run of blocks,
+ * before the packing can be read (a fence per 4 KB block cost more than the stores). */
+static void fence(int wide)
+{
+#if defined(__x86_64__)
+	if (wide == 2)
+		_mm_sfence();
+#else
+	(void)wide;
+#endif
+}
+
+/* Block (kb, nb) of the packing; wide as wide_mode says (the caller fences). */
 static void block(const float *src, long sk, long sn, int K, int N, int bf16, long sK, long sN,
                   void *dst, int wide, int kb, int nb)
 {
@@ -163,8 +175,6 @@ static void block(const float *src, long sk, long sn, int K, int N, int bf16, lo
 			block_bf16(src, sk, sn, (uint16_t *)dst + base, k0, n0, wide == 2);
 		else
 			block_f32(src, sk, sn, (float *)dst + base, k0, n0, wide == 2);
-		if (wide == 2)
-			_mm_sfence();   /* streaming stores are ordered only by a fence */
 		return;
 	}
 #else
@@ -188,6 +198,7 @@ void cap_cpu_pack_rows(const float *w, int rows, int cols, int trans, int r0, in
 			for (int nb = 0; nb < nnb; nb++)
 				block(w, cols, 1, rows, cols, bf16, sK, sN, dst, wide, kb, nb);
 	}
+	fence(wide);
 }
 
 void cap_cpu_pack(const float *src, long sk, long sn, int K, int N, int bf16, long sK, long sN,
@@ -198,13 +209,17 @@ void cap_cpu_pack(const float *src, long sk, long sn, int K, int N, int bf16, lo
 	/* the blocks in the order that reads src front to back; threads take bands of it */
 	if (sn == 1) {
 		CAP_PARALLEL_FOR_IF((long)K * N >= 65536)
-		for (int kb = 0; kb < nkb; kb++)
+		for (int kb = 0; kb < nkb; kb++) {
 			for (int nb = 0; nb < nnb; nb++)
 				block(src, sk, sn, K, N, bf16, sK, sN, dst, wide, kb, nb);
+			fence(wide);
+		}
 	} else {
 		CAP_PARALLEL_FOR_IF((long)K * N >= 65536)
-		for (int nb = 0; nb < nnb; nb++)
+		for (int nb = 0; nb < nnb; nb++) {
 			for (int kb = 0; kb < nkb; kb++)
 				block(src, sk, sn, K, N, bf16, sK, sN, dst, wide, kb, nb);
+			fence(wide);
+		}
 	}
 }
