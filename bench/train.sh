@@ -77,6 +77,33 @@ print("%-28s median of %d runs: %.4f s/step (runs %s), %.1f GFLOP/s a step (runs
       ", %.0f%% of the measured %.0f GFLOP/s peak" % (100 * g / peak, peak) if peak else ""))
 open(sys.argv[3], "w").write("%.6f" % s)' "$W/runs.$1" "$1" "$W/s.$1"
 }
+# Where a step's time goes: one more run under CAP_PROFILE (each op timed to its end), the
+# products' rate inside the step against the peak (the share the step would reach if every
+# other op took no time) and the other ops' milliseconds a step. The profile covers every step,
+# warm-up included, and its timing adds a little to each op.
+profile() { # label, extra options
+	label=$1; shift
+	CAP_PROFILE=1 cap-train --features "$W/features.mp" --captions "$W/captions.mp" -o "$W/m.st" \
+		--threads "$THREADS" --epochs 1 --log "$W/plog.mp" "$@" 2>"$W/prof.txt" >/dev/null || { tail -n 3 "$W/prof.txt"; return; }
+	"$PY" -c '
+import msgpack, os, re, sys
+steps = sum(1 for x in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False) if x.get("type") == "step")
+prod_t = prod_f = 0.0; other = []
+for l in open(sys.argv[2]):
+    if "by shape" in l: break
+    m = re.match(r"\s+(\w+)\s+([0-9.]+) s\s+[0-9.]+%\s+\d+ calls(?:\s+([0-9.]+) GFLOP/s)?", l)
+    if not m: continue
+    t = float(m.group(2))
+    if m.group(3): prod_t += t; prod_f += t * float(m.group(3))
+    else: other.append((t, m.group(1)))
+other.sort(reverse=True)
+peak = float(os.environ.get("PEAK_BF16_GFLOPS" if "bf16" in sys.argv[3] else "PEAK_GFLOPS") or 0)
+rate = prod_f / prod_t if prod_t else 0
+print("%-28s products %.1f ms a step at %.1f GFLOP/s%s; other ops %.1f ms a step (%s)" % (sys.argv[3] + " profiled",
+      1e3 * prod_t / steps, rate, " (%.0f%% of the measured peak: the share with the other ops at no time)" % (100 * rate / peak) if peak else "",
+      1e3 * sum(t for t, _ in other) / steps, ", ".join("%s %.2f" % (n, 1e3 * t / steps) for t, n in other[:5])))' \
+		"$W/plog.mp" "$W/prof.txt" "$label"
+}
 RUNS=${RUNS:-3}
 echo "# threads $THREADS; ours $STEPS steps, PyTorch $TSTEPS steps, each after 3 warm-up steps; ours $RUNS runs each, interleaved"
 bf16=0
@@ -95,6 +122,8 @@ if [ "$bf16" = 1 ]; then
 else
 	echo "cap-train --precision bf16: not measured (this processor has no AVX512-BF16)"
 fi
+profile "cap-train (shuffled)" --max-steps $((STEPS + 3))
+[ "$bf16" = 1 ] && profile "cap-train --precision bf16" --max-steps $((STEPS + 3)) --precision bf16
 "$PY" "$here/train_torch.py" torch "$W" "$THREADS" "$TSTEPS" | sed 's/^torch/torch (libblas.so.3 as installed)/' | tee "$W/torch.txt"
 OB=${TORCH_OPENBLAS:-/usr/lib/x86_64-linux-gnu/openblas-pthread}
 if [ -f "$OB/libblas.so.3" ]; then
