@@ -124,8 +124,13 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	memcpy(w->whh, keep.whh, sizeof w->whh);
 	memcpy(w->wih, keep.wih, sizeof w->wih);
 	w->lin = keep.lin;
-	/* Grow with slack so that a few long batches do not reallocate every time. */
+	/* Grow with slack, and never below what was held: a batch that needs more steps but fewer
+	 * tokens must not shrink the tokens' buffers for the next one (shuffled batches alternated
+	 * like that, and every reallocation faults its pages in again: about 1 ms a step). */
 	N += N / 4; B += B / 4; T += T / 4;
+	N = N > keep.cap_n ? N : keep.cap_n;
+	B = B > keep.cap_b ? B : keep.cap_b;
+	T = T > keep.cap_t ? T : keep.cap_t;
 	size_t E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim, EH = E > H ? E : H;
 	const size_t F = sizeof(float);
 	w->cap_n = N; w->cap_b = B; w->cap_t = T;
