@@ -3,7 +3,7 @@
 #   make check        build and run the whole test suite (ends with "N passed, N failed")
 #   make check SANITIZE=1   the same, built with AddressSanitizer and UBSan (in build/san)
 #   make fuzz [FUZZ_SECONDS=60]   each libFuzzer harness of tests/fuzz for N seconds (build/fuzz)
-#   make bench        benchmarks against PyTorch on this machine (not tests)
+#   make bench        benchmarks against PyTorch on this machine (not tests); B=train: that one
 #   make install PREFIX=/usr/local DESTDIR=   (make uninstall with the same settings)
 #   make deps         install the Debian packages (and npm oracle) the build and tests need
 #

@@ -1,7 +1,7 @@
 #!/bin/sh
-# make bench: runs every bench/*.sh (or those whose name contains $1), each of which measures a
-# cap tool and the PyTorch equivalent side by side on this machine and prints medians and the
-# ratio. Benchmarks are not tests: they assert nothing about time.
+# make bench [B=NAME]: runs every bench/*.sh (B: the one of that name, else those whose name
+# contains it), each of which measures a cap tool and the PyTorch equivalent side by side on this
+# machine and prints medians and the ratio. Benchmarks are not tests: they assert nothing about time.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 pattern=${1:-}
@@ -50,7 +50,11 @@ echo "# bf16 peak: the same on oneDNN's bf16 matmul, plain bf16 operands or a pa
 for b in "$here"/*.sh; do
 	n=$(basename "$b" .sh)
 	[ "$n" = run ] && continue
-	case "$n" in *"$pattern"*) ;; *) continue ;; esac
+	if [ -f "$here/$pattern.sh" ]; then   # a bench's whole name: that one alone
+		[ "$n" = "$pattern" ] || continue
+	else
+		case "$n" in *"$pattern"*) ;; *) continue ;; esac
+	fi
 	echo "## $n"
 	peaks "before $n (the shares below are of these)"
 	sh "$b" || echo "(bench $n failed with status $?)"
