@@ -53,8 +53,9 @@ static void shape_add(int op, int ta, int tb, int M, int N, int K, double t)
 		shapes[nshapes++] = (shape){ op, ta, tb, M, N, K, t, f, 1 };
 }
 
-#define T0 double t0_ = cap_now()
-#define T1(k) do { in->sync(); total[k] += cap_now() - t0_; calls[k]++; } while (0)
+/* T1 leaves the op's seconds in dt_, for the products' per-shape totals */
+#define T0 double t0_ = cap_now(), dt_
+#define T1(k) do { in->sync(); dt_ = cap_now() - t0_; total[k] += dt_; calls[k]++; } while (0)
 
 static void w_upload(void *d, const void *s, size_t n) { T0; in->upload(d, s, n); T1(P_UPLOAD); }
 static void w_download(void *d, const void *s, size_t n) { T0; in->download(d, s, n); T1(P_DOWNLOAD); }
@@ -65,7 +66,7 @@ static void w_gemm(int ta, int tb, int M, int N, int K, float alpha, const float
 {
 	T0; in->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); T1(P_GEMM);
 	flops[P_GEMM] += 2.0 * M * N * K;
-	shape_add(P_GEMM, ta, tb, M, N, K, cap_now() - t0_);
+	shape_add(P_GEMM, ta, tb, M, N, K, dt_);
 }
 /* matmul needs the weight's shape for its FLOPs: the inner weight is wrapped */
 typedef struct pw { cap_weight *w; int rows, cols; } pw;
@@ -86,14 +87,14 @@ static void w_matmul(const float *x, int n, const cap_weight *w, int trans, floa
 	T0; in->matmul(x, n, p->w, trans, beta, y); T1(P_MATMUL);
 	flops[P_MATMUL] += 2.0 * n * p->rows * p->cols;
 	/* y (n, N) = x (n, K) W^T when trans, x W otherwise */
-	shape_add(P_MATMUL, 0, trans, n, trans ? p->rows : p->cols, trans ? p->cols : p->rows, cap_now() - t0_);
+	shape_add(P_MATMUL, 0, trans, n, trans ? p->rows : p->cols, trans ? p->cols : p->rows, dt_);
 }
 static void w_matmul_bias(const float *x, int n, const cap_weight *w, const float *b1, const float *b2, float *y)
 {
 	const pw *p = (const pw *)w;
 	T0; in->matmul_bias(x, n, p->w, b1, b2, y); T1(P_MATMUL_BIAS);
 	flops[P_MATMUL_BIAS] += 2.0 * n * p->rows * p->cols;
-	shape_add(P_MATMUL_BIAS, 0, 1, n, p->rows, p->cols, cap_now() - t0_);
+	shape_add(P_MATMUL_BIAS, 0, 1, n, p->rows, p->cols, dt_);
 }
 static void w_bias_rows(float *y, const float *b1, const float *b2, int r, int n) { T0; in->bias_rows(y, b1, b2, r, n); T1(P_BIAS_ROWS); }
 static void w_col_sums(const float *x, int r, int n, float *o) { T0; in->col_sums(x, r, n, o); T1(P_COL_SUMS); }
@@ -114,6 +115,18 @@ static void w_adam(float *p, const float *g, float *m, float *v, size_t n, const
 static void w_weight_adam(cap_weight *w, const float *g, float *m, float *v, const cap_adam_consts *k) { T0; in->weight_adam(((pw *)w)->w, g, m, v, k); T1(P_WEIGHT_ADAM); }
 static int w_encoder_run(cap_encoder *e, const float *x, int n, float *o) { T0; int r = in->encoder_run(e, x, n, o); T1(P_ENCODER_RUN); return r; }
 
+/* qsort orders, most costly first */
+static int by_total(const void *a, const void *b)
+{
+	double x = total[*(const int *)a], y = total[*(const int *)b];
+	return (x < y) - (x > y);
+}
+static int by_time(const void *a, const void *b)
+{
+	double x = ((const shape *)a)->t, y = ((const shape *)b)->t;
+	return (x < y) - (x > y);
+}
+
 static void report(void)
 {
 	double all = 0;
@@ -122,9 +135,7 @@ static void report(void)
 		all += total[i];
 		order[i] = i;
 	}
-	for (int i = 0; i < P_N; i++)   /* most costly first */
-		for (int j = i + 1; j < P_N; j++)
-			if (total[order[j]] > total[order[i]]) { int t = order[i]; order[i] = order[j]; order[j] = t; }
+	qsort(order, P_N, sizeof order[0], by_total);
 	fprintf(stderr, "cap ops profile (%s): %.3f s in ops\n", in->name, all);
 	for (int k = 0; k < P_N; k++) {
 		int i = order[k];
@@ -136,9 +147,7 @@ static void report(void)
 	}
 	if (!nshapes)
 		return;
-	for (int i = 0; i < nshapes; i++)   /* most costly first */
-		for (int j = i + 1; j < nshapes; j++)
-			if (shapes[j].t > shapes[i].t) { shape t = shapes[i]; shapes[i] = shapes[j]; shapes[j] = t; }
+	qsort(shapes, (size_t)nshapes, sizeof shapes[0], by_time);
 	fprintf(stderr, "  by shape (tokens up to the bucket's top; A^T when ta, W^T or B^T when tb):\n");
 	for (int i = 0; i < nshapes; i++) {
 		const shape *s = &shapes[i];
