@@ -215,6 +215,53 @@ static int hyp_cmp(const void *pa, const void *pb)
 	return a->score > b->score ? -1 : a->score < b->score ? 1 : 0;
 }
 
+/* The k best continuations (top, best first; returns how many) of one image's nl live
+ * hypotheses, rows row0.. of the step, s0[h] the score of hypothesis h. From each row's K best
+ * words (tv, ti; K per row, a word < 0 ends a row early): */
+static int best_of_topk(const float *tv, const int32_t *ti, int K, int row0, int nl, const double *s0,
+                        cand *top, int k)
+{
+	int nt = 0;
+	for (int h = 0; h < nl; h++) {
+		/* The row's K best, best first: once one cannot enter a full list, none after it can.
+		 * They arrive in the order the full scan meets equal scores in (row, then lower word),
+		 * so the list is the one it makes. */
+		size_t r = (size_t)(row0 + h) * K;
+		for (int j = 0; j < K && ti[r + j] >= 0; j++) {
+			double sc = s0[h] + tv[r + j];
+			if (nt == k && !(sc > top[k - 1].s)) break;
+			top_insert(top, &nt, k, sc, h, (uint32_t)ti[r + j]);
+		}
+	}
+	return nt;
+}
+
+/* ... and from whole rows of log-probabilities (logp, V per row), banned words left out. */
+static int best_of_rows(const float *logp, int V, int row0, int nl, const double *s0,
+                        const cap_search_opts *o, cand *top, int k)
+{
+	int nt = 0;
+	for (int h = 0; h < nl; h++) {
+		const float *lp = logp + (size_t)(row0 + h) * V;
+		/* Most words cannot enter a full list: compare against its worst first, and skip whole
+		 * blocks of words below it in float (vectorisable) before the exact test in double. */
+		double worst = nt == k ? top[k - 1].s : -INFINITY;
+		for (int w0 = 0; w0 < V; w0 += WORD_BLOCK) {
+			int w1 = w0 + WORD_BLOCK < V ? w0 + WORD_BLOCK : V;
+			if (nt == k && w1 - w0 == WORD_BLOCK && !any_above(lp + w0, below_for_sure(worst - s0[h])))
+				continue;
+			for (int w = w0; w < w1; w++) {
+				double sc = s0[h] + lp[w];
+				if (!(sc > worst) && nt == k) continue;
+				if (banned(o, (uint32_t)w)) continue;
+				top_insert(top, &nt, k, sc, h, (uint32_t)w);
+				if (nt == k) worst = top[k - 1].s;
+			}
+		}
+	}
+	return nt;
+}
+
 static int search_beam(const cap_stepper *m, int B, const cap_search_opts *o,
                        cap_search_result *res)
 {
@@ -248,40 +295,9 @@ static int search_beam(const cap_stepper *m, int B, const cap_search_opts *o,
 			goto out;
 		int row0 = 0, nrows = 0;
 		for (int b = 0; b < B; b++) {
-			int nl = nlive[b], k = K - res[b].n, nt = 0;
-			for (int h = 0; h < nl && topk; h++) {
-				/* The row's K best, best first: once one cannot enter a full list, none after
-				 * it can. They arrive in the order the full scan meets equal scores in (row,
-				 * then lower word), so the list is the one it makes. */
-				size_t r = (size_t)(row0 + h) * K;
-				double s0 = score[b * K + h];
-				for (int j = 0; j < K && ti[r + j] >= 0; j++) {
-					double sc = s0 + tv[r + j];
-					if (nt == k && !(sc > top[k - 1].s)) break;
-					top_insert(top, &nt, k, sc, h, (uint32_t)ti[r + j]);
-				}
-			}
-			for (int h = 0; h < nl && !topk; h++) {
-				const float *lp = logp + (size_t)(row0 + h) * V;
-				double s0 = score[b * K + h];
-				/* Most words cannot enter a full list: compare against its worst first, and
-				 * skip whole blocks of words below it in float (vectorisable) before the exact
-				 * test in double. */
-				double worst = nt == k ? top[k - 1].s : -INFINITY;
-				for (int w0 = 0; w0 < V; w0 += WORD_BLOCK) {
-					int w1 = w0 + WORD_BLOCK < V ? w0 + WORD_BLOCK : V;
-					if (nt == k && w1 - w0 == WORD_BLOCK &&
-					    !any_above(lp + w0, below_for_sure(worst - s0)))
-						continue;
-					for (int w = w0; w < w1; w++) {
-						double sc = s0 + lp[w];
-						if (!(sc > worst) && nt == k) continue;
-						if (banned(o, (uint32_t)w)) continue;
-						top_insert(top, &nt, k, sc, h, (uint32_t)w);
-						if (nt == k) worst = top[k - 1].s;
-					}
-				}
-			}
+			int nl = nlive[b], k = K - res[b].n;
+			int nt = topk ? best_of_topk(tv, ti, K, row0, nl, score + b * K, top, k)
+			              : best_of_rows(logp, V, row0, nl, score + b * K, o, top, k);
 			int live = 0;
 			for (int i = 0; i < nt; i++) {
 				const uint32_t *pw = words + ((size_t)b * K + top[i].h) * Lw;
