@@ -183,43 +183,43 @@ static void block(const float *src, long sk, long sn, int K, int N, int bf16, lo
 	block_scalar(src, sk, sn, K, N, bf16, dst, base, k0, n0);
 }
 
+/* The blocks of one band of the packing: block row kb = o (every nb) when k_band, else block
+ * column nb = o (every kb). */
+static void band(const float *src, long sk, long sn, int K, int N, int bf16, long sK, long sN, void *dst,
+                 int wide, int k_band, int o)
+{
+	int KB = bf16 ? 32 : 16;
+	if (k_band)
+		for (int nb = 0; nb * 64 < N; nb++)
+			block(src, sk, sn, K, N, bf16, sK, sN, dst, wide, o, nb);
+	else
+		for (int kb = 0; kb * KB < K; kb++)
+			block(src, sk, sn, K, N, bf16, sK, sN, dst, wide, kb, o);
+}
+
 void cap_cpu_pack_rows(const float *w, int rows, int cols, int trans, int r0, int nr, int bf16,
                        long sK, long sN, void *dst, int stream)
 {
 	int KB = bf16 ? 32 : 16, wide = wide_mode(bf16, 1, stream, dst);
-	if (trans) {   /* B = W^T (cols, rows): the rows of W are B's columns, whole 64-column blocks */
-		int nkb = (cols + KB - 1) / KB;
+	if (trans)   /* B = W^T (cols, rows): the rows of W are B's columns, whole 64-column blocks */
 		for (int nb = r0 / 64; nb * 64 < r0 + nr; nb++)
-			for (int kb = 0; kb < nkb; kb++)
-				block(w, 1, cols, cols, rows, bf16, sK, sN, dst, wide, kb, nb);
-	} else {       /* B = W (rows, cols): the rows of W are B's, whole KB-row blocks */
-		int nnb = (cols + 63) / 64;
+			band(w, 1, cols, cols, rows, bf16, sK, sN, dst, wide, 0, nb);
+	else         /* B = W (rows, cols): the rows of W are B's, whole KB-row blocks */
 		for (int kb = r0 / KB; kb * KB < r0 + nr; kb++)
-			for (int nb = 0; nb < nnb; nb++)
-				block(w, cols, 1, rows, cols, bf16, sK, sN, dst, wide, kb, nb);
-	}
+			band(w, cols, 1, rows, cols, bf16, sK, sN, dst, wide, 1, kb);
 	fence(wide);
 }
 
 void cap_cpu_pack(const float *src, long sk, long sn, int K, int N, int bf16, long sK, long sN,
                   void *dst, int stream)
 {
-	int KB = bf16 ? 32 : 16, nkb = (K + KB - 1) / KB, nnb = (N + 63) / 64;
-	int wide = wide_mode(bf16, sk == 1 || sn == 1, stream, dst);
-	/* the blocks in the order that reads src front to back; threads take bands of it */
-	if (sn == 1) {
-		CAP_PARALLEL_FOR_IF((long)K * N >= 65536)
-		for (int kb = 0; kb < nkb; kb++) {
-			for (int nb = 0; nb < nnb; nb++)
-				block(src, sk, sn, K, N, bf16, sK, sN, dst, wide, kb, nb);
-			fence(wide);
-		}
-	} else {
-		CAP_PARALLEL_FOR_IF((long)K * N >= 65536)
-		for (int nb = 0; nb < nnb; nb++) {
-			for (int kb = 0; kb < nkb; kb++)
-				block(src, sk, sn, K, N, bf16, sK, sN, dst, wide, kb, nb);
-			fence(wide);
-		}
+	int KB = bf16 ? 32 : 16, wide = wide_mode(bf16, sk == 1 || sn == 1, stream, dst);
+	/* bands in the order that reads src front to back (rows of B when they are contiguous);
+	 * threads take bands */
+	int k_band = sn == 1, nband = k_band ? (K + KB - 1) / KB : (N + 63) / 64;
+	CAP_PARALLEL_FOR_IF((long)K * N >= 65536)
+	for (int o = 0; o < nband; o++) {
+		band(src, sk, sn, K, N, bf16, sK, sN, dst, wide, k_band, o);
+		fence(wide);
 	}
 }
