@@ -50,7 +50,7 @@ cap-train $R --max-steps 5 -o "$T/part.st" 2>/dev/null
 check "bf16: resume to 20 steps" cap-train $R --max-steps 20 --resume "$T/part.st.ckpt" -o "$T/part.st"
 check_same "bf16: resumed model equals the uninterrupted one" "$T/full.st" "$T/part.st"
 
-# oneDNN 2.7 falls back to its reference matmul (1000x slower, correct) for layouts its kernels
+# oneDNN 2.6 falls back to its reference matmul (1000x slower, correct) for layouts its kernels
 # do not take: a bf16 A with rows longer than the part of K multiplied once ran every weight
 # gradient there. Batches of 16 captions here cut K (the tokens) into a multiple of 64 and a
 # rest, as Flickr8k's batches do; every product must run on a brgemm kernel, fp32 and bf16.
