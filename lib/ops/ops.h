@@ -32,6 +32,7 @@
 
 #define CAP_OPS_ABI 4   /* bumped when the table changes; a loaded module must match */
 #define CAP_TOPK_MAX 16 /* the largest k of row_topk */
+#define CAP_TARGET_NONE 0xffffffffu /* softmax_xent_rows: a padding row, no target */
 
 struct cap_resnet;
 typedef struct cap_weight cap_weight;    /* a backend's prepared weight matrix */
@@ -163,8 +164,9 @@ typedef struct cap_ops {
 	void (*log_softmax_rows)(float *x, int rows, int n);
 	/* n rows of logits x (n, V) with targets (backend memory): loss[r] = -log softmax(x_r)[t_r]
 	 * (loss: n doubles of backend memory). With grad_scale > 0, x becomes
-	 * grad_scale * (softmax(x) - onehot(t)); otherwise x is left unspecified.
-	 * Tolerance: nmse <= 1e-12 for loss and x. */
+	 * grad_scale * (softmax(x) - onehot(t)); otherwise x is left unspecified. A row whose target
+	 * is CAP_TARGET_NONE (padding) has loss 0 and, with grad_scale > 0, a gradient of exact
+	 * zeros. Tolerance: nmse <= 1e-12 for loss and x. */
 	void (*softmax_xent_rows)(float *x, const uint32_t *target, int n, int V, float grad_scale,
 	                          double *loss);
 	/* The k best columns of each row of x (rows, n), best first in the order "larger value,

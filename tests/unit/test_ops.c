@@ -273,15 +273,18 @@ static void c_topk(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
 	free(x); free(v); free(ix);
 }
 
-/* softmax_xent_rows: n, V, with gradient */
+/* softmax_xent_rows: n, V, with gradient, every sh[3]-th row padding (0: none) */
 static void c_xent(const cap_ops *o, const int *sh, cap_rng *r, vec *out)
 {
 	int n = sh[0], V = sh[1];
 	size_t nn = (size_t)n * V;
 	float *x = rnd(r, nn, -8, 8);
 	uint32_t *t = malloc(sizeof(uint32_t) * n);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		t[i] = (uint32_t)cap_rng_below(r, V);
+		if (sh[3] && i % sh[3] == sh[3] - 1)
+			t[i] = CAP_TARGET_NONE;
+	}
 	float *dx = up(o, x, nn * F);
 	uint32_t *dt = up(o, t, sizeof(uint32_t) * n);
 	double *dl = o->alloc(sizeof(double) * n), *l = malloc(sizeof(double) * n);
@@ -503,6 +506,8 @@ static const tcase cases[] = {
 	{ "log_softmax_rows", c_log_softmax, { 3, 7 }, 1e-12, "3x7" },
 	{ "softmax_xent_rows", c_xent, { 827, 2539, 1 }, 1e-12, "827x2539 grad" },
 	{ "softmax_xent_rows", c_xent, { 9, 37, 0 }, 1e-12, "9x37 loss only" },
+	{ "softmax_xent_rows", c_xent, { 301, 2539, 1, 3 }, 1e-12, "301x2539 grad, every 3rd row padding" },
+	{ "softmax_xent_rows", c_xent, { 9, 37, 0, 2 }, 1e-12, "9x37 loss only, every 2nd row padding" },
 	{ "row_topk", c_topk, { 768, 2539, 3, 0 }, 0, "768x2539 k3" },
 	{ "row_topk", c_topk, { 256, 2539, 1, 1 }, 0, "256x2539 k1 ties nan" },
 	{ "row_topk", c_topk, { 40, 300, 16, 1 }, 0, "40x300 k16 ties nan" },
@@ -602,6 +607,47 @@ static void bad_adam(float *p, const float *g, float *m, float *v, size_t n, con
 	cap_adam_consts k2 = *k;
 	k2.eps = 1e-6f;   /* shows in the tiny-gradient elements: adam must be exact */
 	base->adam_step(p, g, m, v, n, &k2);
+}
+
+/* softmax_xent_rows' padding rows on a backend, not against ref but absolutely: loss exactly 0,
+ * the gradient row exact zeros, and every other row as the backend computes it without padding
+ * (the rows are independent). */
+static void xent_padding(const cap_ops *o)
+{
+	cap_rng r;
+	cap_rng_seed(&r, 12);
+	int n = 37, V = 2539;
+	size_t nn = (size_t)n * V;
+	float *x = rnd(&r, nn, -8, 8), *g0 = malloc(nn * F), *g1 = malloc(nn * F);
+	uint32_t t[37], tp[37];
+	double l0[37], l1[37];
+	for (int i = 0; i < n; i++) {
+		t[i] = (uint32_t)cap_rng_below(&r, V);
+		tp[i] = i % 4 == 1 || i == n - 1 ? CAP_TARGET_NONE : t[i];
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		float *dx = up(o, x, nn * F);
+		uint32_t *dt = up(o, pass ? tp : t, sizeof t);
+		double *dl = o->alloc(sizeof l0);
+		o->softmax_xent_rows(dx, dt, n, V, 1.0f / n, dl);
+		o->download(pass ? l1 : l0, dl, sizeof l0);
+		o->download(pass ? g1 : g0, dx, nn * F);
+		o->free(dx); o->free(dt); o->free(dl);
+	}
+	int good = 1;
+	for (int i = 0; i < n; i++) {
+		const float *a = g0 + (size_t)i * V, *b = g1 + (size_t)i * V;
+		if (tp[i] == CAP_TARGET_NONE) {
+			good &= l1[i] == 0;
+			for (int j = 0; j < V; j++)
+				good &= b[j] == 0;
+		} else {
+			good &= l1[i] == l0[i] && !memcmp(a, b, (size_t)V * F);
+		}
+	}
+	CHECK(good, "%s softmax_xent_rows: padding rows (CAP_TARGET_NONE) have loss 0 and zero gradients, "
+	      "the other rows are as without them", o->name);
+	free(x); free(g0); free(g1);
 }
 
 /* The ref row_topk against a sort: the allowed, non-NaN columns of a row sorted by value
@@ -786,11 +832,14 @@ int main(void)
 
 	run_backend(cap_ops_cpu(), refs, 0, NULL);
 	bf16_cases(ref, refs);
+	xent_padding(ref);
+	xent_padding(cap_ops_cpu());
 
 	const cap_ops *cuda;
 	if (cap_ops_open("cuda", &cuda) == 0) {
 		run_backend(cuda, refs, 0, NULL);
 		cuda_precision_cases(cuda, ref, refs);
+		xent_padding(cuda);
 	} else
 		SKIP("cuda: %s", cap_errmsg());
 

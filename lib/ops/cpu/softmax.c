@@ -80,6 +80,7 @@ void cap_avx512_softmax_xent_rows(float *x, const uint32_t *target, int n, int V
 {
 	CAP_PARALLEL_FOR_IF(n >= 4)
 	for (int r = 0; r < n; r++)
-		loss[r] = xent_avx512(x + (size_t)r * V, target[r], V, grad_scale);
+		loss[r] = target[r] == CAP_TARGET_NONE ? cap_ref_softmax_xent_row(x + (size_t)r * V, target[r], V, grad_scale)
+		                                       : xent_avx512(x + (size_t)r * V, target[r], V, grad_scale);
 }
 #endif

@@ -69,6 +69,14 @@ xent_kernel(float *x, const uint32_t *target, int V, float grad_scale, double *l
 	__shared__ double shs[ROW_WARPS];
 	float *v = x + (size_t)blockIdx.x * V;
 	uint32_t tg = target[blockIdx.x];
+	if (tg == CAP_TARGET_NONE) {   /* padding: no loss, no gradient (the whole block returns) */
+		if (grad_scale > 0)
+			for (int j = threadIdx.x; j < V; j += ROW_THREADS)
+				v[j] = 0.0f;
+		if (threadIdx.x == 0)
+			loss[blockIdx.x] = 0.0;
+		return;
+	}
 	float mx = -INFINITY;
 	for (int j = threadIdx.x; j < V; j += ROW_THREADS)
 		mx = fmaxf(mx, v[j]);

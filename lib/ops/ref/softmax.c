@@ -20,6 +20,12 @@ void cap_ref_log_softmax_rows(float *x, int rows, int n)
 
 double cap_ref_softmax_xent_row(float *v, uint32_t tg, int V, float grad_scale)
 {
+	if (tg == CAP_TARGET_NONE) {   /* padding: no loss, no gradient */
+		if (grad_scale > 0)
+			for (int j = 0; j < V; j++)
+				v[j] = 0;
+		return 0;
+	}
 	float mx = -INFINITY;
 	for (int j = 0; j < V; j++)
 		mx = v[j] > mx ? v[j] : mx;
