@@ -181,6 +181,12 @@ typedef struct cap_decoder_batch {
 typedef struct cap_decoder_work cap_decoder_work;   /* buffers reused between batches */
 cap_decoder_work *cap_decoder_work_new(const cap_decoder *m);   /* m bound */
 void cap_decoder_work_free(cap_decoder_work *w);
+/* Padded training passes (on by default where the backend records passes, ops->graph_begin):
+ * every caption of a batch runs as many steps as the longest, the extra rows being padding, so
+ * that all batches of the same (captions, steps) issue the same ops on the same buffers. Same
+ * losses; gradients equal up to the order of their sums. Only passes with a gradient, of a whole
+ * batch (not a share), without dropout are padded. For tests elsewhere. */
+void cap_decoder_work_set_padded(cap_decoder_work *w, int on);
 /* One Adam step (k: the step's constants, see lib/train/adam.h) over m's parameters with grad and
  * the moments mom and vel (n_params floats each, backend memory): ops->adam_step over the
  * tensors without a prepared weight, ops->weight_adam over each of the work's prepared weights,

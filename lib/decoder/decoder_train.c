@@ -50,6 +50,11 @@ struct cap_decoder_work {
 	cap_weight *wih[CAP_DECODER_MAX_LAYERS], *lin;
 	int layers;
 	int weights_fresh;   /* cap_decoder_work_adam refreshed them: the next pass takes them as they are */
+	/* Padded passes (see cap_decoder_work_set_padded): every caption of a batch takes the first
+	 * caption's T steps, so that a pass's ops depend on (B, T) alone and the backend can record
+	 * them once and replay them (CUDA graphs). */
+	int padded;
+	uint64_t gen;        /* bumped whenever the buffers move: recordings of older passes are stale */
 };
 
 cap_decoder_work *cap_decoder_work_new(const cap_decoder *m)
@@ -64,7 +69,14 @@ cap_decoder_work *cap_decoder_work_new(const cap_decoder *m)
 		w->wih[l] = w->ops->weight_new(m->dev.p.w_ih[l], 4 * c->hidden, l ? c->hidden : c->embed, 0);
 	}
 	w->lin = w->ops->weight_new(m->dev.p.lin_w, c->vocab, c->hidden, 0);
+	/* the backend records passes: let them repeat */
+	w->padded = w->ops->graph_begin != NULL;
 	return w;
+}
+
+void cap_decoder_work_set_padded(cap_decoder_work *w, int on)
+{
+	w->padded = on;
 }
 
 static void work_release(cap_decoder_work *w)
@@ -90,6 +102,8 @@ void cap_decoder_work_free(cap_decoder_work *w)
 	if (!w)
 		return;
 	work_release(w);
+	if (w->ops->graph_forget)
+		w->ops->graph_forget();
 	for (int l = 0; l < w->layers; l++) {
 		w->ops->weight_free(w->whh[l]);
 		w->ops->weight_free(w->wih[l]);
@@ -116,11 +130,15 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 		return;
 	const cap_ops *ops = w->ops;
 	work_release(w);
+	if (ops->graph_forget)   /* recordings of passes over the old buffers */
+		ops->graph_forget();
 	/* keep the prepared weights and the backend across the reset */
 	cap_decoder_work keep = *w;
 	memset(w, 0, sizeof *w);
 	w->ops = ops;
 	w->layers = keep.layers;
+	w->padded = keep.padded;
+	w->gen = keep.gen + 1;
 	memcpy(w->whh, keep.whh, sizeof w->whh);
 	memcpy(w->wih, keep.wih, sizeof w->wih);
 	w->lin = keep.lin;
@@ -163,15 +181,16 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	w->dc_run = dbuf(ops, B, H, F);
 }
 
-/* The rows' losses summed in row order in double, as one process sums them on any backend;
- * divided by the rows when mean. */
-static double sum_loss(cap_decoder_work *w, int N, int mean)
+/* The rows' losses summed in row order in double, as one process sums them on any backend
+ * (padding rows add exact zeros between the same terms in the same order); divided by the
+ * tokens when mean. */
+static double sum_loss(cap_decoder_work *w, int N, size_t tokens, int mean)
 {
 	w->ops->download(w->loss_h, w->loss, sizeof(double) * N);
 	double loss = 0;
 	for (int r = 0; r < N; r++)
 		loss += w->loss_h[r];
-	return mean ? loss / N : loss;
+	return mean ? loss / (double)tokens : loss;
 }
 
 /* The first row of every step of a share's global batch: goff[t] for t < T (see the packing
@@ -187,66 +206,18 @@ static void global_offsets(const cap_decoder_share *s, int T, int *goff)
 	}
 }
 
-/* The training pass of cap_decoder_loss and cap_decoder_loss_share (share NULL: the batch is
- * the whole batch). Returns the sum of the rows' losses; *tokens the rows. */
-static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
-                        const cap_decoder_share *share, float dropout, cap_rng *rng, float *grad,
-                        size_t *tokens, int mean)
+/* The ops of a pass's forward, the batch's rows packed as in loss_pass (bs, off), ending with the
+ * rows' losses in w->loss and, with xent_scale > 0, xent_scale * d loss / d logits in w->logits.
+ * fresh: the prepared weights are up to date. */
+static void forward_ops(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
+                        const cap_decoder_share *share, float dropout, cap_rng *rng, int fresh,
+                        float xent_scale, int N, int B, int T)
 {
 	const cap_decoder_config *c = &m->cfg;
 	const cap_decoder_params *P = &m->dev.p;
 	const cap_ops *ops = w->ops;
-	assert(ops == m->dev.ops);
-	int B = bt->batch, E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim;
-	int L = c->layers, H4 = 4 * H;
-	const size_t F = sizeof(float);
-	if (share && B == 0) {   /* an empty share: no rows, but the same draws as the others */
-		if (dropout > 0)
-			for (int l = 0; l < L; l++)
-				(void)cap_rng_u64(rng);
-		if (grad)
-			ops->zero(grad, F * m->n_params);
-		if (tokens)
-			*tokens = 0;
-		return 0;
-	}
-	int T = bt->len[0];
-	assert(B > 0 && T >= 2);
-	assert(!share || (share->first >= 0 && share->first + B <= share->global_batch &&
-	                  share->global_tokens > 0 && share->global_len[share->first] == T));
-	size_t Nz = 0;
-	for (int b = 0; b < B; b++) {
-		assert(bt->len[b] >= 2 && bt->len[b] <= T && (b == 0 || bt->len[b] <= bt->len[b - 1]));
-		Nz += (size_t)bt->len[b];
-	}
-	assert((double)Nz * (V > H4 ? V : H4) < 2147483647.0);
-	int N = (int)Nz;
-	work_reserve(w, c, Nz, (size_t)B, (size_t)T);
-
-	/* Packing: step t holds captions 0..bs[t]-1 in rows off[t]..; off[1] = B. */
-	int *bs = w->bs, *off = w->off;
-	off[0] = 0;
-	for (int t = 0; t < T; t++) {
-		int n = 0;
-		while (n < B && bt->len[n] > t)
-			n++;
-		bs[t] = n;
-		off[t + 1] = off[t] + n;
-	}
-	assert(off[T] == N && off[1] == B);
-
-	/* Targets ids[t] of every row; the inputs of rows of steps >= 1 are ids[t-1]. */
-	for (int t = 0; t < T; t++)
-		for (int b = 0; b < bs[t]; b++) {
-			size_t r = (size_t)off[t] + b;
-			assert(bt->ids[b][t] < (uint32_t)V);
-			w->target_h[r] = bt->ids[b][t];
-			if (t > 0)
-				w->input_h[r - B] = bt->ids[b][t - 1];
-		}
-	ops->upload(w->target, w->target_h, sizeof(uint32_t) * N);
-	ops->upload(w->input, w->input_h, sizeof(uint32_t) * (N - B));
-	ops->upload(w->feat_row, bt->feat_row, sizeof(int32_t) * B);
+	int E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim, L = c->layers, H4 = 4 * H;
+	const int *bs = w->bs, *off = w->off;
 
 	/* Layer 0 input: proj(feature) at step 0, embed(ids[t-1]) after. */
 	ops->row_gather(w->feat, bt->feat_table, w->feat_row, B, D);
@@ -259,7 +230,7 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	for (int l = 0; l < L; l++) {
 		layer_buf *lb = &w->lay[l];
 		/* the weights may have changed since the last batch */
-		if (!w->weights_fresh) {
+		if (!fresh) {
 			ops->weight_update(w->wih[l]);
 			ops->weight_update(w->whh[l]);
 		}
@@ -294,19 +265,23 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	}
 
 	/* Output layer over the real tokens, fused with softmax cross-entropy. */
-	float *lg = w->logits;
-	if (!w->weights_fresh)
+	if (!fresh)
 		ops->weight_update(w->lin);
-	w->weights_fresh = 0;
-	ops->matmul_bias(x, N, w->lin, P->lin_b, NULL, lg);
-	float scale = 1.0f / (float)(share ? share->global_tokens : (size_t)N);
-	ops->softmax_xent_rows(lg, w->target, N, V, grad ? scale : 0, w->loss);
-	if (tokens)
-		*tokens = (size_t)N;
-	if (!grad)
-		return sum_loss(w, N, mean);
+	ops->matmul_bias(x, N, w->lin, P->lin_b, NULL, w->logits);
+	ops->softmax_xent_rows(w->logits, w->target, N, V, xent_scale, w->loss);
+}
 
-	/* ---- backward ---- */
+/* The ops of a pass's backward after forward_ops: grad (n_params floats) = the gradient of the
+ * loss that forward_ops' xent_scale scaled. */
+static void backward_ops(cap_decoder_work *w, const cap_decoder *m, float dropout, float *grad,
+                         int N, int B, int T)
+{
+	const cap_decoder_config *c = &m->cfg;
+	const cap_ops *ops = w->ops;
+	int E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim, L = c->layers, H4 = 4 * H;
+	const int *bs = w->bs, *off = w->off;
+	const size_t F = sizeof(float);
+	const float *x = dropout > 0 ? w->lay[L - 1].hd : w->lay[L - 1].h, *lg = w->logits;
 	cap_decoder_params G;
 	cap_decoder_views(c, grad, &G);
 	/* dlogits and, below, each layer's dG are read by several products: frozen while they are,
@@ -351,7 +326,122 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 	ops->col_sums(w->dx, B, E, G.proj_b);
 	ops->zero(G.embed_w, F * V * E);
 	ops->embed_scatter_add(G.embed_w, w->dx + (size_t)B * E, w->input, N - B, E);
-	return sum_loss(w, N, mean);   /* the one wait for the backend, after all the work is queued */
+}
+
+/* What a padded pass's ops depend on besides the memory's contents: its shape, whether the
+ * prepared weights are refreshed in it, and every buffer it touches (the work's, by their
+ * generation; the model's; grad; the features). */
+static uint64_t pass_key(const cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
+                         const float *grad, int B, int T, int fresh)
+{
+	uint64_t v[] = { (uint64_t)B, (uint64_t)T, (uint64_t)fresh, w->gen, (uint64_t)(uintptr_t)w,
+	                 (uint64_t)(uintptr_t)m->dev.data, (uint64_t)(uintptr_t)grad,
+	                 (uint64_t)(uintptr_t)bt->feat_table };
+	uint64_t h = 0x243f6a8885a308d3ull;
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {   /* splitmix64 steps over the values */
+		h ^= v[i] + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+		h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+		h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+		h ^= h >> 31;
+	}
+	return h;
+}
+
+/* The training pass of cap_decoder_loss and cap_decoder_loss_share (share NULL: the batch is
+ * the whole batch). Returns the sum of the rows' losses; *tokens the rows. */
+static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
+                        const cap_decoder_share *share, float dropout, cap_rng *rng, float *grad,
+                        size_t *tokens, int mean)
+{
+	const cap_decoder_config *c = &m->cfg;
+	const cap_ops *ops = w->ops;
+	assert(ops == m->dev.ops);
+	int B = bt->batch, H = c->hidden, V = c->vocab;
+	int L = c->layers, H4 = 4 * H;
+	const size_t F = sizeof(float);
+	if (share && B == 0) {   /* an empty share: no rows, but the same draws as the others */
+		if (dropout > 0)
+			for (int l = 0; l < L; l++)
+				(void)cap_rng_u64(rng);
+		if (grad)
+			ops->zero(grad, F * m->n_params);
+		if (tokens)
+			*tokens = 0;
+		return 0;
+	}
+	int T = bt->len[0];
+	assert(B > 0 && T >= 2);
+	assert(!share || (share->first >= 0 && share->first + B <= share->global_batch &&
+	                  share->global_tokens > 0 && share->global_len[share->first] == T));
+	size_t Nz = 0;
+	for (int b = 0; b < B; b++) {
+		assert(bt->len[b] >= 2 && bt->len[b] <= T && (b == 0 || bt->len[b] <= bt->len[b - 1]));
+		Nz += (size_t)bt->len[b];
+	}
+	/* Padded: every caption runs T steps, the steps past its end padding rows whose target is
+	 * CAP_TARGET_NONE (no loss, zero gradients, which the LSTM's backward carries as exact zeros
+	 * into the real rows before them). Only for what a recording can replay: a whole batch
+	 * without dropout (its seeds change every pass). */
+	int pad = w->padded && !share && dropout <= 0 && grad;
+	size_t Np = pad ? (size_t)B * T : Nz;
+	assert((double)Np * (V > H4 ? V : H4) < 2147483647.0);
+	int N = (int)Np;
+	work_reserve(w, c, Np, (size_t)B, (size_t)T);
+
+	/* Packing: step t holds captions 0..bs[t]-1 in rows off[t]..; off[1] = B. */
+	int *bs = w->bs, *off = w->off;
+	off[0] = 0;
+	for (int t = 0; t < T; t++) {
+		int n = 0;
+		while (n < B && (pad || bt->len[n] > t))
+			n++;
+		bs[t] = n;
+		off[t + 1] = off[t] + n;
+	}
+	assert(off[T] == N && off[1] == B);
+
+	/* Targets ids[t] of every row; the inputs of rows of steps >= 1 are ids[t-1] (padding rows
+	 * read word 0: they carry no gradient, whatever they compute). */
+	for (int t = 0; t < T; t++)
+		for (int b = 0; b < bs[t]; b++) {
+			size_t r = (size_t)off[t] + b;
+			int real = t < bt->len[b];
+			assert(!real || bt->ids[b][t] < (uint32_t)V);
+			w->target_h[r] = real ? bt->ids[b][t] : CAP_TARGET_NONE;
+			if (t > 0)
+				w->input_h[r - B] = real ? bt->ids[b][t - 1] : 0;
+		}
+	ops->upload(w->target, w->target_h, sizeof(uint32_t) * N);
+	ops->upload(w->input, w->input_h, sizeof(uint32_t) * (N - B));
+	ops->upload(w->feat_row, bt->feat_row, sizeof(int32_t) * B);
+
+	int fresh = w->weights_fresh;
+	w->weights_fresh = 0;
+	/* d mean loss / d logits: scaled in the cross-entropy by 1 / tokens, or, padded, after the
+	 * pass (a recorded pass must not hold the batch's token count) */
+	float scale = 1.0f / (float)(share ? share->global_tokens : Nz);
+	float xent_scale = grad ? (pad ? 1.0f : scale) : 0;
+	/* A padded pass is the same ops for every batch of its (B, T): where the backend records,
+	 * replayed or recorded (the first sighting of a key runs as usual, see ops.h). */
+	int replayed = 0, recording = 0;
+	if (pad && ops->graph_begin) {
+		uint64_t key = pass_key(w, m, bt, grad, B, T, fresh);
+		replayed = ops->graph_replay(key);
+		recording = !replayed && ops->graph_begin(key) == 0;
+	}
+	if (!replayed) {
+		forward_ops(w, m, bt, share, dropout, rng, fresh, xent_scale, N, B, T);
+		if (grad)
+			backward_ops(w, m, dropout, grad, N, B, T);
+		if (recording)
+			ops->graph_end();
+	}
+	if (tokens)
+		*tokens = Nz;
+	if (grad && pad)
+		ops->scale(grad, m->n_params, scale);
+	/* the one wait for the backend, after all the work is queued */
+	return sum_loss(w, N, Nz, mean);
 }
 
 void cap_decoder_work_adam(cap_decoder_work *w, cap_decoder *m, const float *grad, float *mom, float *vel,

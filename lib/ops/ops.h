@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CAP_OPS_ABI 4   /* bumped when the table changes; a loaded module must match */
+#define CAP_OPS_ABI 5   /* bumped when the table changes; a loaded module must match */
 #define CAP_TOPK_MAX 16 /* the largest k of row_topk */
 #define CAP_TARGET_NONE 0xffffffffu /* softmax_xent_rows: a padding row, no target */
 
@@ -192,6 +192,25 @@ typedef struct cap_ops {
 	 * backend can (cpu: band by band, each packed while still in cache). Exact (the parameters
 	 * bitwise as adam_step makes them). */
 	void (*weight_adam)(cap_weight *w, const float *grad, float *m, float *v, const cap_adam_consts *k);
+
+	/* ---- recorded runs of ops (optional: NULL where the backend has none) ---- */
+	/* A backend that can record a run of ops and replay it at the cost of one launch sets these
+	 * (cuda, with CAP_CUDA_GRAPHS=1: CUDA graphs); the others leave them NULL. key names a run
+	 * that the caller will issue again exactly: the same ops with the same shapes, scalars and
+	 * pointers, only the contents of the memory they read changed in between.
+	 * graph_replay(key): 1 when a recording of key exists and has been queued (the caller then
+	 * skips the ops), else 0.
+	 * graph_begin(key): 0 when the ops issued from now until graph_end are recorded instead of
+	 * run; -1 when they run as usual (the backend may wait to see a key twice before recording
+	 * it, so that whatever the first run sets up is in place). Between the two the caller issues
+	 * no op that synchronises or moves memory from or to the host, and allocates nothing.
+	 * graph_end(): ends the recording, keeps it under its key and queues it (the recorded ops
+	 * run then).
+	 * graph_forget(): drops every recording (the memory they use is about to be freed). */
+	int (*graph_replay)(uint64_t key);
+	int (*graph_begin)(uint64_t key);
+	void (*graph_end)(void);
+	void (*graph_forget)(void);
 
 	/* ---- image encoder ---- */
 	/* Prepares the forward of `net` (up to the global pool) for batches of up to `batch` images

@@ -362,6 +362,78 @@ static void work_adam_check(const cap_ops *ops)
 	free(p0); free(p1);
 }
 
+/* Padded passes (cap_decoder_work_set_padded, what a backend that records passes gets) against
+ * packed ones on the same batch: the same loss, the same gradients up to the order of their sums,
+ * over two passes (the second with the prepared weights fresh from an Adam step). */
+static void padded_check(const cap_ops *ops)
+{
+	enum { NB = 5, T = 9 };
+	cap_decoder_config c = { .feat_dim = 16, .embed = 8, .hidden = 12, .layers = 2, .vocab = 23 };
+	cap_decoder *m[2];
+	cap_decoder_work *w[2];
+	float *g[2];
+	cap_adam a[2];
+	static const int len[NB] = { 9, 7, 7, 4, 2 };
+	static uint32_t idsb[NB][T];
+	const uint32_t *idp[NB];
+	float feats[NB * 16];
+	static const int32_t rows[NB] = { 4, 0, 2, 1, 3 };
+	cap_rng r;
+	cap_rng_seed(&r, 77);
+	for (int b = 0; b < NB; b++) {
+		for (int t = 0; t < T; t++)
+			idsb[b][t] = 1 + (uint32_t)cap_rng_below(&r, c.vocab - 1);
+		idp[b] = idsb[b];
+	}
+	for (int i = 0; i < NB * 16; i++)
+		feats[i] = (float)cap_rng_normal(&r);
+	for (int k = 0; k < 2; k++) {
+		m[k] = cap_decoder_new(&c);
+		cap_rng_seed(&r, 5);
+		cap_decoder_init_random(m[k], &r);
+		CHECK(cap_decoder_bind(m[k], ops) == 0, "bind to %s", ops->name);
+		w[k] = cap_decoder_work_new(m[k]);
+		cap_decoder_work_set_padded(w[k], k);
+		g[k] = calloc(m[k]->n_params, sizeof(float));
+		CHECK(cap_adam_init(&a[k], ops, m[k]->n_params, 1e-2) == 0, "adam on %s", ops->name);
+	}
+	const float *ft = cap_ops_mirror(ops, feats, sizeof feats);
+	cap_decoder_batch bt = { NB, len, idp, ft, rows };
+	int good = 1;
+	double worst_l = 0, worst_g = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		double l[2];
+		size_t tok[2];
+		for (int k = 0; k < 2; k++) {
+			cap_rng rr;
+			cap_rng_seed(&rr, 9);
+			l[k] = cap_decoder_loss(w[k], m[k], &bt, 0, &rr, g[k], &tok[k]);
+		}
+		double gmax = 0, gd = 0;
+		for (size_t i = 0; i < m[0]->n_params; i++) {
+			gmax = fmax(gmax, fabs(g[0][i]));
+			gd = fmax(gd, fabs(g[0][i] - g[1][i]));
+		}
+		worst_l = fmax(worst_l, fabs(l[0] - l[1]) / l[0]);
+		worst_g = fmax(worst_g, gd / gmax);
+		good &= tok[0] == 29 && tok[1] == 29 && gmax > 0;
+		for (int k = 0; k < 2; k++) {
+			cap_adam_consts ak = cap_adam_next(&a[k]);
+			cap_decoder_work_adam(w[k], m[k], g[k], a[k].m, a[k].v, &ak);
+		}
+	}
+	CHECK(good && worst_l <= 1e-6 && worst_g <= 1e-5,
+	      "%s: padded passes = packed ones (loss within %.2g, gradients within %.2g of the largest, 29 tokens)",
+	      ops->name, worst_l, worst_g);
+	cap_ops_unmirror(ops, ft, feats);
+	for (int k = 0; k < 2; k++) {
+		free(g[k]);
+		cap_adam_free(&a[k]);
+		cap_decoder_work_free(w[k]);
+		cap_decoder_free(m[k]);
+	}
+}
+
 int main(void)
 {
 	const cap_ops *backends[2] = { cap_ops_cpu(), cap_ops_ref() };
@@ -376,6 +448,8 @@ int main(void)
 		gradcheck(2, 0.3f, backends[k]);
 	}
 	paths_agree();
+	for (int k = 0; k < 2; k++)
+		padded_check(backends[k]);
 	cap_decoder_config bad = { .feat_dim = 5, .embed = 4, .hidden = 3, .layers = 0, .vocab = 7 };
 	CHECK(cap_decoder_new(&bad) == NULL, "zero layers is refused");
 	return check_exit();

@@ -115,6 +115,12 @@ void cap_cuda_adam_step(float *param, const float *grad, float *m, float *v, siz
 /* bf16.cu: dst (rows, cols) bf16, packed = src (rows, cols) with row stride ld, rounded */
 void cap_cuda_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld);
 
+/* graph.cu: recorded runs of ops (ops.h), in the table with CAP_CUDA_GRAPHS=1 */
+int cap_cuda_graph_replay(uint64_t key);
+int cap_cuda_graph_begin(uint64_t key);
+void cap_cuda_graph_end(void);
+void cap_cuda_graph_forget(void);
+
 /* resnet.cu */
 cap_encoder *cap_cuda_encoder_new(struct cap_resnet *net, int batch, int h, int w, int flags);
 int cap_cuda_encoder_run(cap_encoder *e, const float *in, int n, float *out);

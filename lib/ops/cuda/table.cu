@@ -28,6 +28,9 @@ void cap_cuda_launched(const char *op, const char *file, int line)
 void *cap_cuda_scratch(int slot, size_t bytes)
 {
 	if (bytes > cap_cuda.scratch_bytes[slot]) {
+		/* recordings of ops hold the old buffer: dropped (and growing while recording is a bug,
+		 * which cap_cuda_graph_forget reports) */
+		cap_cuda_graph_forget();
 		if (cap_cuda.scratch[slot])
 			CUDA_CHECK("scratch", cudaFreeAsync(cap_cuda.scratch[slot], cap_cuda.stream));
 		size_t sz = bytes + bytes / 4;
@@ -148,6 +151,14 @@ int cap_ops_module_init(int abi, const cap_ops **out, char *err, size_t errlen)
 	o->dropout_forward = cap_cuda_dropout_forward;
 	o->adam_step = cap_cuda_adam_step;
 	o->weight_adam = cap_cuda_weight_adam;
+	/* CUDA graphs: on request until they have run on a GPU and been checked there */
+	const char *graphs = getenv("CAP_CUDA_GRAPHS");
+	if (graphs && !strcmp(graphs, "1")) {
+		o->graph_replay = cap_cuda_graph_replay;
+		o->graph_begin = cap_cuda_graph_begin;
+		o->graph_end = cap_cuda_graph_end;
+		o->graph_forget = cap_cuda_graph_forget;
+	}
 	o->encoder_new = cap_cuda_encoder_new;
 	o->encoder_run = cap_cuda_encoder_run;
 	o->encoder_impl = cap_cuda_encoder_impl;
