@@ -149,9 +149,11 @@ echo "## training parity: 20 steps, --device $DEV vs --device cpu ($(elapsed))"
 "$BIN/cap-tokenize" encode --tokenizer "$W/tok.json" --split "$D/Flickr_8k.trainImages.txt" -o "$W/captions.mp" "$D/Flickr8k.token.txt" 2>/dev/null ||
 	notok "cap-tokenize"
 "$PY" bench/train_torch.py make-data "$C/data" "$W" >/dev/null || notok "random features (bench/train_torch.py make-data)"
+TRAIN_ENV=""   # e.g. CAP_CUDA_GRAPHS=1 for one call
 train() { # device log model extra...
 	dv=$1 lg=$2 md=$3; shift 3
-	tmo "$BIN/cap-train" --device "$dv" --features "$W/features.mp" --captions "$W/captions.mp" -o "$md" --log "$lg" "$@" 2>"$W/train.err" ||
+	# shellcheck disable=SC2086
+	tmo env $TRAIN_ENV "$BIN/cap-train" --device "$dv" --features "$W/features.mp" --captions "$W/captions.mp" -o "$md" --log "$lg" "$@" 2>"$W/train.err" ||
 		{ notok "cap-train --device $dv $*: $(tail -n 3 "$W/train.err")"; return 1; }
 }
 r="" losses=""
@@ -171,6 +173,19 @@ for opts in "--max-steps 20" "--max-steps 20 --dropout 0.3 --clip-norm 1"; do
 	fi
 done
 row "train 20 steps (plain; dropout+clip), max rel. loss diff vs cpu|$losses||"
+# CUDA graphs (CAP_CUDA_GRAPHS=1, on request until checked here): padded passes recorded once per
+# (captions, steps) and replayed; 60 steps, so that the batches' lengths repeat
+if train cpu "$W/cpu.log" "$W/cpu.st" --max-steps 60 && TRAIN_ENV=CAP_CUDA_GRAPHS=1 &&
+	train "$DEV" "$W/dev.log" "$W/dev.st" --max-steps 60; then
+	g=$(sed -n 's/.*CUDA graphs: //p' "$W/train.err" | tail -n 1)
+	if r=$(pyt tests/cuda/torch_side.py compare-losses "$W/dev.log" "$W/cpu.log" 1e-5); then
+		ok "cap-train --max-steps 60 with CUDA graphs: $DEV losses = cpu's within 1e-5 relative ($r; graphs: ${g:-none})"
+	else
+		notok "cap-train --max-steps 60 with CUDA graphs: $DEV losses vs cpu: $r (graphs: ${g:-none})"
+	fi
+	row "train 60 steps, CUDA graphs (${g:-none}), max rel. loss diff vs cpu|$(echo "$r" | sed -n 's/.*max relative difference \([^ ]*\).*/\1/p')||"
+fi
+TRAIN_ENV=""
 
 echo "## generation parity: greedy and beam 3 on $DEV vs cpu ($(elapsed))"
 # a model that has learnt something: one epoch on the device (timed below as the benchmark)
@@ -227,6 +242,13 @@ print("%.3f" % r[0]["seconds"] if r else "?")' "$1"; }
 	for p in tf32 bf16; do
 		train cuda "$W/e-$p.log" "$W/m-$p.st" --epochs 1 --precision $p && epoch_s "$W/e-$p.log" >"$W/ep-$p"
 	done
+	# the same with CUDA graphs (fp32, tf32)
+	for p in fp32 tf32; do
+		TRAIN_ENV=CAP_CUDA_GRAPHS=1
+		train cuda "$W/eg-$p.log" "$W/mg-$p.st" --epochs 1 --precision $p && epoch_s "$W/eg-$p.log" >"$W/epg-$p" &&
+			echo "# $p epoch with CUDA graphs: $(cat "$W/epg-$p") s ($(sed -n 's/.*CUDA graphs: //p' "$W/train.err" | tail -n 1))"
+		TRAIN_ENV=""
+	done
 	# encode: the network alone (batch 256, input from host memory each batch) and end to end
 	for p in fp32 tf32 bf16; do
 		tmo "$B/tests/tools/cap-encbench" cuda $p 256 10 >"$W/eb-$p" 2>&1 || { tail -n 3 "$W/eb-$p"; : >"$W/eb-$p"; }
@@ -277,6 +299,10 @@ print("%.3f" % r[0]["seconds"] if r else "?")' "$1"; }
 		[ $p = bf16 ] && { ta=$(tt bf16-autocast); t="${t:-?} (autocast ${ta:-?})"
 			t1=$(printf '%s\n%s\n' "$(tt bf16)" "$ta" | grep . | sort -g | head -n 1); } || t1=$t
 		row "train s/epoch $p (PyTorch: cuDNN LSTM)|$c|${t:-?}|$(awk -v a="$c" -v b="${t1:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", b / a }')"
+	done
+	for p in fp32 tf32; do
+		c=$(cat "$W/epg-$p" 2>/dev/null || echo "?") t=$(tt $p)
+		row "train s/epoch $p, CUDA graphs (CAP_CUDA_GRAPHS=1)|$c|${t:-?}|$(awk -v a="$c" -v b="${t:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", b / a }')"
 	done
 	for p in fp32 tf32 bf16; do
 		c=$(sed -n 's/.*: \([0-9.]*\) img\/s.*/\1/p' "$W/eb-$p")

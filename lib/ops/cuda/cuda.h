@@ -120,6 +120,7 @@ int cap_cuda_graph_replay(uint64_t key);
 int cap_cuda_graph_begin(uint64_t key);
 void cap_cuda_graph_end(void);
 void cap_cuda_graph_forget(void);
+void cap_cuda_graph_report_at_exit(void);   /* counts on stderr at exit */
 
 /* resnet.cu */
 cap_encoder *cap_cuda_encoder_new(struct cap_resnet *net, int batch, int h, int w, int flags);

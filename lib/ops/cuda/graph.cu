@@ -11,6 +11,9 @@
  * used longest ago makes room. Recording uses the thread-local capture mode: other threads'
  * CUDA calls are not affected. */
 #include "ops/cuda/cuda.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { SLOTS = 64 };
@@ -25,6 +28,20 @@ typedef struct recording {
 static recording recs[SLOTS];
 static uint64_t now;
 static recording *recording_now;
+static long n_recorded, n_replayed, n_dropped;
+
+/* At exit, on stderr: how much was recorded and replayed (while graphs are on request, the
+ * evidence that they were used at all). */
+static void report(void)
+{
+	fprintf(stderr, "%s: CUDA graphs: %ld recorded, %ld replays, %ld dropped\n",
+	        program_invocation_short_name, n_recorded, n_replayed, n_dropped);
+}
+
+void cap_cuda_graph_report_at_exit(void)
+{
+	atexit(report);
+}
 
 static recording *find(uint64_t key)
 {
@@ -36,8 +53,10 @@ static recording *find(uint64_t key)
 
 static void drop(recording *r)
 {
-	if (r->exec)
+	if (r->exec) {
 		CUDA_CHECK("graph_forget", cudaGraphExecDestroy(r->exec));   /* freed once it has run */
+		n_dropped++;
+	}
 	memset(r, 0, sizeof *r);
 }
 
@@ -62,6 +81,7 @@ int cap_cuda_graph_replay(uint64_t key)
 		return 0;
 	r->used = ++now;
 	CUDA_CHECK("graph_replay", cudaGraphLaunch(r->exec, cap_cuda.stream));
+	n_replayed++;
 	return 1;
 }
 
@@ -96,6 +116,7 @@ void cap_cuda_graph_end(void)
 	CUDA_CHECK("graph_end", cudaGraphDestroy(g));
 	r->used = ++now;
 	CUDA_CHECK("graph_end (launching the recording)", cudaGraphLaunch(r->exec, cap_cuda.stream));
+	n_recorded++;
 }
 
 void cap_cuda_graph_forget(void)

@@ -158,6 +158,7 @@ int cap_ops_module_init(int abi, const cap_ops **out, char *err, size_t errlen)
 		o->graph_begin = cap_cuda_graph_begin;
 		o->graph_end = cap_cuda_graph_end;
 		o->graph_forget = cap_cuda_graph_forget;
+		cap_cuda_graph_report_at_exit();
 	}
 	o->encoder_new = cap_cuda_encoder_new;
 	o->encoder_run = cap_cuda_encoder_run;
