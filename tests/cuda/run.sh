@@ -222,11 +222,13 @@ ls "$D/images_224"/*.jpg >"$W/images.txt"
 NIMG=$(wc -l <"$W/images.txt")
 tmo "$BIN/cap-encode" --device cpu --weights "$W/r152.safetensors" --batch 8 -o "$W/feat-cpu.mp" <"$W/images.txt" 2>"$W/enc.err" ||
 	notok "cap-encode --device cpu: $(tail -n 2 "$W/enc.err")"
-for p in fp32 tf32 bf16; do
+for p in fp32 fp32-any tf32 bf16; do
 	[ "$DRY" = 1 ] && [ $p != fp32 ] && continue
-	tmo "$BIN/cap-encode" --device "$DEV" --precision $p --weights "$W/r152.safetensors" --batch 64 -o "$W/feat-$p.mp" <"$W/images.txt" 2>"$W/enc.err" ||
+	# fp32-any: fp32 with CAP_CUDNN_ALGOS=any (cuDNN's Winograd and FFT allowed, as in PyTorch)
+	algos=; [ $p = fp32-any ] && algos=any
+	tmo env CAP_CUDNN_ALGOS=$algos "$BIN/cap-encode" --device "$DEV" --precision ${p%-any} --weights "$W/r152.safetensors" --batch 64 -o "$W/feat-$p.mp" <"$W/images.txt" 2>"$W/enc.err" ||
 		{ notok "cap-encode --device $DEV --precision $p: $(tail -n 2 "$W/enc.err")"; continue; }
-	tol=1e-4; [ $p = tf32 ] && tol=1e-2; [ $p = bf16 ] && tol=5e-2
+	tol=1e-4; [ $p = tf32 ] && tol=1e-2; [ $p = bf16 ] && tol=5e-2; [ $p = fp32-any ] && tol=1e-4
 	r=$(pyt tests/cuda/torch_side.py compare-feats "$W/feat-$p.mp" "$W/feat-cpu.mp" $tol) &&
 		ok "cap-encode --precision $p: $DEV features vs cpu: $r" || notok "cap-encode --precision $p vs cpu: $r"
 	row "encode $NIMG images $p, vs cpu fp32|$(echo "$r" | sed -n 's/.*max relative error \([^ ]*\).*/\1/p')||"
@@ -253,6 +255,9 @@ print("%.3f" % r[0]["seconds"] if r else "?")' "$1"; }
 	for p in fp32 tf32 bf16; do
 		tmo "$B/tests/tools/cap-encbench" cuda $p 256 10 >"$W/eb-$p" 2>&1 || { tail -n 3 "$W/eb-$p"; : >"$W/eb-$p"; }
 	done
+	CAP_CUDNN_ALGOS=any tmo "$B/tests/tools/cap-encbench" cuda fp32 256 10 >"$W/eb-fp32-any" 2>&1 ||
+		{ tail -n 3 "$W/eb-fp32-any"; : >"$W/eb-fp32-any"; }
+	echo "# fp32 with CAP_CUDNN_ALGOS=any: $(tail -n 1 "$W/eb-fp32-any")"
 	# the heuristics' choices against the timed ones
 	echo "# bf16 by the heuristics: $(CAP_CUDNN_HEURISTIC=1 tmo "$B/tests/tools/cap-encbench" cuda bf16 256 10 2>&1 | tail -n 1)"
 	# end to end: the JPEGs decoded and resized on the CPU's threads while the GPU runs, the loop
@@ -304,9 +309,9 @@ print("%.3f" % r[0]["seconds"] if r else "?")' "$1"; }
 		c=$(cat "$W/epg-$p" 2>/dev/null || echo "?") t=$(tt $p)
 		row "train s/epoch $p, CUDA graphs (CAP_CUDA_GRAPHS=1)|$c|${t:-?}|$(awk -v a="$c" -v b="${t:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", b / a }')"
 	done
-	for p in fp32 tf32 bf16; do
+	for p in fp32 fp32-any tf32 bf16; do
 		c=$(sed -n 's/.*: \([0-9.]*\) img\/s.*/\1/p' "$W/eb-$p")
-		t=$(sed -n "s/^torch encode $p batch 256: \([0-9.]*\) img\/s.*/\1/p" "$W/torch.txt")
+		t=$(sed -n "s/^torch encode ${p%-any} batch 256: \([0-9.]*\) img\/s.*/\1/p" "$W/torch.txt")
 		row "encode img/s network $p batch 256 (incl. copies)|${c:-?}|${t:-?}|$(awk -v a="${c:-0}" -v b="${t:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", a / b }')"
 	done
 	for p in fp32 tf32 bf16; do
