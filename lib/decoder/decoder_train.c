@@ -29,9 +29,11 @@ struct cap_decoder_work {
 	int *goff;                          /* (T) first row of a step in a share's global batch */
 	uint32_t *target_h;                 /* (N) the word each row predicts */
 	uint32_t *input_h;                  /* (N) the word each row reads (rows of steps >= 1) */
+	int32_t *prev_h;                    /* (N) rows of steps >= 1: the row of the previous step */
 	double *loss_h;                     /* (N) */
 	/* backend memory */
 	uint32_t *target, *input;           /* (N) */
+	int32_t *prev;                      /* (N) */
 	int32_t *feat_row;                  /* (B) */
 	double *loss;                       /* (N) */
 	float *feat;                        /* (B, D) */
@@ -41,7 +43,7 @@ struct cap_decoder_work {
 	float *dg;                          /* (N, 4H) */
 	float *dh;                          /* (N, H) gradient of a layer's (dropped) output */
 	float *dx;                          /* (N, max(E, H)) gradient of a layer's input */
-	float *hprev;                       /* (N, H) h of the previous step per row */
+	float *hprev;                       /* (N, H) row i: h of the previous step of row B + i (packed) */
 	float *dh_rec, *dc_run;             /* (B, H) */
 	cap_weight *whh[CAP_DECODER_MAX_LAYERS];  /* W_hh prepared for the recurrence */
 	/* W_ih and the output layer prepared too: their forward products take the biases in the
@@ -82,7 +84,7 @@ void cap_decoder_work_set_padded(cap_decoder_work *w, int on)
 static void work_release(cap_decoder_work *w)
 {
 	const cap_ops *ops = w->ops;
-	void *dev[] = { w->target, w->input, w->feat_row, w->loss, w->feat, w->x0, w->logits, w->dg,
+	void *dev[] = { w->target, w->input, w->prev, w->feat_row, w->loss, w->feat, w->x0, w->logits, w->dg,
 	                w->dh, w->dx, w->hprev, w->dh_rec, w->dc_run };
 	for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
 		if (dev[i])
@@ -94,7 +96,8 @@ static void work_release(cap_decoder_work *w)
 			if (p[i])
 				ops->free(p[i]);
 	}
-	free(w->bs); free(w->off); free(w->goff); free(w->target_h); free(w->input_h); free(w->loss_h);
+	free(w->bs); free(w->off); free(w->goff); free(w->target_h); free(w->input_h); free(w->prev_h);
+	free(w->loss_h);
 }
 
 void cap_decoder_work_free(cap_decoder_work *w)
@@ -157,9 +160,11 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	w->goff = hbuf(T, sizeof(int));
 	w->target_h = hbuf(N, sizeof(uint32_t));
 	w->input_h = hbuf(N, sizeof(uint32_t));
+	w->prev_h = hbuf(N, sizeof(int32_t));
 	w->loss_h = hbuf(N, sizeof(double));
 	w->target = dbuf(ops, N, 1, sizeof(uint32_t));
 	w->input = dbuf(ops, N, 1, sizeof(uint32_t));
+	w->prev = dbuf(ops, N, 1, sizeof(int32_t));
 	w->feat_row = dbuf(ops, B, 1, sizeof(int32_t));
 	w->loss = dbuf(ops, N, 1, sizeof(double));
 	w->feat = dbuf(ops, B, D, F);
@@ -308,12 +313,16 @@ static void backward_ops(cap_decoder_work *w, const cap_decoder *m, float dropou
 				ops->matmul(w->dg + r * H4, n, w->whh[l], 0, 0, w->dh_rec);
 		}
 		ops->freeze(w->dg, (size_t)N * H4);
-		/* Weight gradients as whole-batch GEMMs. h of the previous step for each row t >= 1: */
-		for (int t = 1; t < T; t++)
-			ops->copy(w->hprev + (size_t)off[t] * H, lb->h + (size_t)off[t - 1] * H, F * bs[t] * H);
+		/* Weight gradients as whole-batch GEMMs. h of the previous step for each row of a step
+		 * t >= 1: padded, simply the rows B before it (rows 0 .. N-B of h); packed, the first
+		 * bs[t] rows of step t-1 (one gather: it was T-1 copies, each a launch on a GPU). */
 		int r1 = off[1];
-		ops->gemm(1, 0, H4, H, N - r1, 1, w->dg + (size_t)r1 * H4, H4, w->hprev + (size_t)r1 * H, H,
-		          0, G.w_hh[l], H);
+		const float *hp = lb->h;
+		if (off[T - 1] != (T - 1) * B) {   /* not padded */
+			ops->row_gather(w->hprev, lb->h, w->prev, N - r1, H);
+			hp = w->hprev;
+		}
+		ops->gemm(1, 0, H4, H, N - r1, 1, w->dg + (size_t)r1 * H4, H4, hp, H, 0, G.w_hh[l], H);
 		ops->gemm(1, 0, H4, inl, N, 1, w->dg, H4, xin, inl, 0, G.w_ih[l], inl);
 		ops->col_sums(w->dg, N, H4, G.b_ih[l]);
 		ops->copy(G.b_hh[l], G.b_ih[l], F * H4);
@@ -408,11 +417,15 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 			int real = t < bt->len[b];
 			assert(!real || bt->ids[b][t] < (uint32_t)V);
 			w->target_h[r] = real ? bt->ids[b][t] : CAP_TARGET_NONE;
-			if (t > 0)
+			if (t > 0) {
 				w->input_h[r - B] = real ? bt->ids[b][t - 1] : 0;
+				w->prev_h[r - B] = off[t - 1] + b;
+			}
 		}
 	ops->upload(w->target, w->target_h, sizeof(uint32_t) * N);
 	ops->upload(w->input, w->input_h, sizeof(uint32_t) * (N - B));
+	if (grad && !pad)   /* the rows backward_ops gathers h of the previous step from */
+		ops->upload(w->prev, w->prev_h, sizeof(int32_t) * (N - B));
 	ops->upload(w->feat_row, bt->feat_row, sizeof(int32_t) * B);
 
 	int fresh = w->weights_fresh;
