@@ -306,7 +306,7 @@ int main(void)
 	 * seen anew (run once, recorded, replayed). */
 	int f0 = forgets, rec0 = recordings, rep0 = replays;
 	batch b;
-	draw(&b, &r, 40, MAXT, c.vocab, feats);
+	draw(&b, &r, MAXB, MAXT, c.vocab, feats);   /* the first six lengths of the big batch */
 	int len40[40];
 	uint32_t ids40[40][MAXT];
 	const uint32_t *idp40[40];
