@@ -4,7 +4,11 @@
  * Training works on packed sequences: captions sorted by length descending, rows time-major, so
  * step t holds the first bs[t] captions and every per-step matrix is a contiguous block of rows.
  * That lets the input projection of all steps, the output layer over the real tokens only, and
- * every weight gradient be one big GEMM; only the recurrent h x W_hh product runs per step. */
+ * every weight gradient be one big GEMM; only the recurrent h x W_hh product runs per step.
+ *
+ * On a backend that records runs of ops (CUDA graphs, ops.h), passes are padded instead: every
+ * caption runs the batch's T steps, so that all batches of the same (captions, steps) issue the
+ * same ops and one recording serves them all (see loss_pass). */
 #include "decoder/decoder.h"
 #include "core/error.h"
 #include <assert.h>
@@ -357,7 +361,8 @@ static uint64_t pass_key(const cap_decoder_work *w, const cap_decoder *m, const 
 }
 
 /* The training pass of cap_decoder_loss and cap_decoder_loss_share (share NULL: the batch is
- * the whole batch). Returns the sum of the rows' losses; *tokens the rows. */
+ * the whole batch). Returns the mean (mean) or the sum of the tokens' losses; *tokens the tokens
+ * (padding rows not counted). */
 static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_decoder_batch *bt,
                         const cap_decoder_share *share, float dropout, cap_rng *rng, float *grad,
                         size_t *tokens, int mean)
