@@ -43,6 +43,9 @@ done
 # kernels, packed layouts (oneDNN's reorders instead of lib/ops/cpu/pack.c) and refusals.
 [ -x "${CAP_TESTBIN:-}/test_ops" ] &&
 	run_one "unit/test_ops-avx2" env DNNL_MAX_CPU_ISA=AVX2 CAP_CPU_OFF=avx512f "$CAP_TESTBIN/test_ops"
+# and the training pass on them (cpu against ref, gradients against finite differences)
+[ -x "${CAP_TESTBIN:-}/test_decoder_grad" ] &&
+	run_one "unit/test_decoder_grad-avx2" env DNNL_MAX_CPU_ISA=AVX2 CAP_CPU_OFF=avx512f "$CAP_TESTBIN/test_decoder_grad"
 for t in "$here"/cmd/*.sh; do
 	[ "$(basename "$t")" = lib.sh ] && continue   # the helpers the tests source
 	[ -f "$t" ] && run_one "cmd/$(basename "$t")" sh "$t"

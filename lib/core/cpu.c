@@ -24,6 +24,8 @@ static unsigned detect(void)
 				f |= CAP_CPU_SHA;
 			if (__builtin_cpu_supports("avx512f"))
 				f |= CAP_CPU_AVX512F;
+			if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+				f |= CAP_CPU_AVX2;
 			unsigned a1, b1, c1, d1;
 			if ((f & CAP_CPU_AVX512F) && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && ((a1 >> 5) & 1))
 				f |= CAP_CPU_AVX512BF16;
@@ -39,7 +41,7 @@ static unsigned turned_off(void)
 {
 	static const struct { const char *name; unsigned bit; } names[] = {
 		{ "sse4.1", CAP_CPU_SSE41 }, { "sha", CAP_CPU_SHA }, { "avx512f", CAP_CPU_AVX512F },
-		{ "avx512bf16", CAP_CPU_AVX512BF16 },
+		{ "avx512bf16", CAP_CPU_AVX512BF16 }, { "avx2", CAP_CPU_AVX2 },
 	};
 	const char *e = getenv("CAP_CPU_OFF");
 	unsigned off = 0;
@@ -74,8 +76,9 @@ const char *cap_cpu_describe(void)
 {
 	static char buf[64];
 	unsigned f = cap_cpu_features();
-	snprintf(buf, sizeof buf, "%s%s%s%s", f & CAP_CPU_SSE41 ? "sse4.1 " : "", f & CAP_CPU_SHA ? "sha " : "",
-	         f & CAP_CPU_AVX512F ? "avx512f " : "", f & CAP_CPU_AVX512BF16 ? "avx512bf16 " : "");
+	snprintf(buf, sizeof buf, "%s%s%s%s%s", f & CAP_CPU_SSE41 ? "sse4.1 " : "", f & CAP_CPU_SHA ? "sha " : "",
+	         f & CAP_CPU_AVX2 ? "avx2 " : "", f & CAP_CPU_AVX512F ? "avx512f " : "",
+	         f & CAP_CPU_AVX512BF16 ? "avx512bf16 " : "");
 	size_t n = strlen(buf);
 	if (n)
 		buf[n - 1] = 0;

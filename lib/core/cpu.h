@@ -10,6 +10,7 @@ enum {
 	CAP_CPU_SHA        = 1 << 1,   /* SHA-NI (with SSSE3 and SSE4.1) */
 	CAP_CPU_AVX512F    = 1 << 2,
 	CAP_CPU_AVX512BF16 = 1 << 3,
+	CAP_CPU_AVX2       = 1 << 4,   /* AVX2 with FMA (the cpu backend's 8-lane kernels) */
 };
 
 /* The features of this processor (detected on the first call), less those turned off: by

@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "encoder/resnet.h"
 #include "ops/host.h"
+#include "ops/cpu/cpu.h"
 #include "ops/ops.h"
 #include <stdlib.h>
 #include <string.h>
@@ -830,6 +831,19 @@ int main(void)
 	for (int i = 0; i < NCASES; i++)
 		refs[i] = run_case(ref, i);
 
+	/* which kernels the cpu table chose (lib/ops/cpu/table.c): AVX-512 where the processor has
+	 * it, else AVX2 (what CAP_CPU_OFF=avx512f leaves on this machine), else the plain ones */
+	const cap_ops *cpu = cap_ops_cpu();
+	if (cap_cpu_has(CAP_CPU_AVX512F))
+		CHECK(cpu->lstm_cell_forward == cap_avx512_lstm_cell_forward && cpu->adam_step == cap_avx512_adam_step &&
+		      cpu->softmax_xent_rows == cap_avx512_softmax_xent_rows, "cpu: the AVX-512 kernels (%s)", cap_cpu_describe());
+	else if (cap_cpu_has(CAP_CPU_AVX2))
+		CHECK(cpu->lstm_cell_forward == cap_avx2_lstm_cell_forward && cpu->adam_step == cap_avx2_adam_step &&
+		      cpu->softmax_xent_rows == cap_avx2_softmax_xent_rows && cpu->log_softmax_rows == cap_avx2_log_softmax_rows,
+		      "cpu: the AVX2 kernels (%s)", cap_cpu_describe());
+	else
+		CHECK(cpu->lstm_cell_forward == cap_ref_lstm_cell_forward && cpu->adam_step == cap_ref_adam_step,
+		      "cpu: the plain kernels (%s)", cap_cpu_describe());
 	run_backend(cap_ops_cpu(), refs, 0, NULL);
 	bf16_cases(ref, refs);
 	xent_padding(ref);

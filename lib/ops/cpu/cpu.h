@@ -61,6 +61,19 @@ void cap_avx512_adam_band(float *param, const float *grad, float *m, float *v, s
                           const cap_adam_consts *k);
 double cap_avx512_sum_squares(const float *x, size_t n);
 void cap_avx512_col_sums(const float *x, int rows, int n, float *out);
+
+/* AVX2 with FMA, the same bodies at 8 lanes (see vec.h; only called where the CPU has both) */
+void cap_avx2_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);
+void cap_avx2_lstm_cell_backward(const float *g, const float *c_prev, const float *tc, const float *dh,
+                                 const float *dh_rec, float *dc, float *dg, int n, int H);
+void cap_avx2_log_softmax_rows(float *x, int rows, int n);
+void cap_avx2_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale,
+                                double *loss);
+void cap_avx2_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
+                        const cap_adam_consts *k);
+void cap_avx2_adam_band(float *param, const float *grad, float *m, float *v, size_t n,
+                        const cap_adam_consts *k);
+
 void cap_cpu_bias_rows(float *y, const float *b1, const float *b2, int rows, int n);
 void cap_cpu_row_topk(const float *x, int rows, int n, int k, int ex0, int ex1, float *vals,
                       int32_t *idx);

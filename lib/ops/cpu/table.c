@@ -1,5 +1,6 @@
 /* The cpu backend's table (see ops.h): oneDNN for GEMMs and convolutions, AVX-512 kernels where
- * the processor has AVX-512F, the ref kernels elsewhere. The choice is made once, when the table
+ * the processor has AVX-512F, AVX2 ones (the same bodies at 8 lanes) where it has AVX2 and FMA
+ * but not AVX-512F, the ref kernels elsewhere. The choice is made once, when the table
  * is first asked for, from lib/core/cpu.h. */
 #include "ops/cpu/cpu.h"
 #include "core/cpu.h"
@@ -61,6 +62,12 @@ static void choose(void)
 		cpu_ops.adam_step = cap_avx512_adam_step;
 		cpu_ops.sum_squares = cap_avx512_sum_squares;
 		cpu_ops.col_sums = cap_avx512_col_sums;
+	} else if (cap_cpu_has(CAP_CPU_AVX2)) {
+		cpu_ops.lstm_cell_forward = cap_avx2_lstm_cell_forward;
+		cpu_ops.lstm_cell_backward = cap_avx2_lstm_cell_backward;
+		cpu_ops.log_softmax_rows = cap_avx2_log_softmax_rows;
+		cpu_ops.softmax_xent_rows = cap_avx2_softmax_xent_rows;
+		cpu_ops.adam_step = cap_avx2_adam_step;
 	}
 #endif
 }
