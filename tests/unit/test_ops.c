@@ -839,7 +839,8 @@ int main(void)
 		      cpu->softmax_xent_rows == cap_avx512_softmax_xent_rows, "cpu: the AVX-512 kernels (%s)", cap_cpu_describe());
 	else if (cap_cpu_has(CAP_CPU_AVX2))
 		CHECK(cpu->lstm_cell_forward == cap_avx2_lstm_cell_forward && cpu->adam_step == cap_avx2_adam_step &&
-		      cpu->softmax_xent_rows == cap_avx2_softmax_xent_rows && cpu->log_softmax_rows == cap_avx2_log_softmax_rows,
+		      cpu->softmax_xent_rows == cap_avx2_softmax_xent_rows && cpu->log_softmax_rows == cap_avx2_log_softmax_rows &&
+		      cpu->col_sums == cap_avx2_col_sums,
 		      "cpu: the AVX2 kernels (%s)", cap_cpu_describe());
 	else
 		CHECK(cpu->lstm_cell_forward == cap_ref_lstm_cell_forward && cpu->adam_step == cap_ref_adam_step,

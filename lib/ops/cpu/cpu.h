@@ -73,6 +73,7 @@ void cap_avx2_adam_step(float *param, const float *grad, float *m, float *v, siz
                         const cap_adam_consts *k);
 void cap_avx2_adam_band(float *param, const float *grad, float *m, float *v, size_t n,
                         const cap_adam_consts *k);
+void cap_avx2_col_sums(const float *x, int rows, int n, float *out);
 
 void cap_cpu_bias_rows(float *y, const float *b1, const float *b2, int rows, int n);
 void cap_cpu_row_topk(const float *x, int rows, int n, int k, int ex0, int ex1, float *vals,

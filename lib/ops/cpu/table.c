@@ -68,6 +68,7 @@ static void choose(void)
 		cpu_ops.log_softmax_rows = cap_avx2_log_softmax_rows;
 		cpu_ops.softmax_xent_rows = cap_avx2_softmax_xent_rows;
 		cpu_ops.adam_step = cap_avx2_adam_step;
+		cpu_ops.col_sums = cap_avx2_col_sums;
 	}
 #endif
 }

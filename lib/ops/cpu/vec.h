@@ -8,6 +8,7 @@
  *   VEC_STATIC(name)  a file-local helper's name at this width
  *   VEC_TARGET     the target attribute every function using these must carry
  *   vf             the vector of VEC_WIDTH floats; the v* operations below on it
+ *   vd             the vector of VD_WIDTH = VEC_WIDTH / 2 doubles (sums of floats in double)
  *
  * exp is a Cephes-style polynomial accurate to about 2 ulp, so kernels using it agree with the
  * libm reference to float rounding, not bitwise (the tolerances of ops.h allow for it). Kernels
@@ -34,6 +35,12 @@
 #undef vround
 #undef vexp2i
 #undef VEXP_HI
+#undef VD_WIDTH
+#undef vd
+#undef vdzero
+#undef vdadd
+#undef vd_load_floats
+#undef vd_store_floats
 
 #if VEC_WIDTH == 16
 #define VEC_FN(name) cap_avx512_##name
@@ -56,6 +63,13 @@
 #define vround(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define vexp2i(p, n) _mm512_scalef_ps(p, n)   /* p 2^n */
 #define VEXP_HI 88.7f
+/* half as many doubles: sums of floats in double */
+#define VD_WIDTH 8
+#define vd __m512d
+#define vdzero _mm512_setzero_pd
+#define vdadd _mm512_add_pd
+#define vd_load_floats(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))        /* VD_WIDTH floats */
+#define vd_store_floats(p, x) _mm256_storeu_ps(p, _mm512_cvtpd_ps(x))  /* rounded to float */
 #elif VEC_WIDTH == 8
 #define VEC_FN(name) cap_avx2_##name
 #define VEC_STATIC(name) name##_avx2
@@ -81,6 +95,12 @@
 #define vexp2i(p, n) _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32( \
 	_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)))
 #define VEXP_HI 88.3f
+#define VD_WIDTH 4
+#define vd __m256d
+#define vdzero _mm256_setzero_pd
+#define vdadd _mm256_add_pd
+#define vd_load_floats(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define vd_store_floats(p, x) _mm_storeu_ps(p, _mm256_cvtpd_ps(x))
 #else
 #error "VEC_WIDTH must be 16 or 8"
 #endif
