@@ -834,6 +834,7 @@ int main(void)
 	/* which kernels the cpu table chose (lib/ops/cpu/table.c): AVX-512 where the processor has
 	 * it, else AVX2 (what CAP_CPU_OFF=avx512f leaves on this machine), else the plain ones */
 	const cap_ops *cpu = cap_ops_cpu();
+#if defined(__x86_64__)
 	if (cap_cpu_has(CAP_CPU_AVX512F))
 		CHECK(cpu->lstm_cell_forward == cap_avx512_lstm_cell_forward && cpu->adam_step == cap_avx512_adam_step &&
 		      cpu->softmax_xent_rows == cap_avx512_softmax_xent_rows, "cpu: the AVX-512 kernels (%s)", cap_cpu_describe());
@@ -845,6 +846,9 @@ int main(void)
 	else
 		CHECK(cpu->lstm_cell_forward == cap_ref_lstm_cell_forward && cpu->adam_step == cap_ref_adam_step,
 		      "cpu: the plain kernels (%s)", cap_cpu_describe());
+#else
+	CHECK(cpu->lstm_cell_forward == cap_ref_lstm_cell_forward, "cpu: the plain kernels");
+#endif
 	run_backend(cap_ops_cpu(), refs, 0, NULL);
 	bf16_cases(ref, refs);
 	xent_padding(ref);
