@@ -7,12 +7,8 @@ static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 void cap_rng_seed(cap_rng *r, uint64_t seed)
 {
 	/* splitmix64 spreads any seed (also 0) over the four words, which must not all be 0. */
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		r->s[i] = z ^ (z >> 31);
-	}
+	for (int i = 0; i < 4; i++, seed += 0x9e3779b97f4a7c15ull)
+		r->s[i] = cap_mix64(seed);
 }
 
 uint64_t cap_rng_u64(cap_rng *r)

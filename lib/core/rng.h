@@ -15,4 +15,13 @@ float cap_rng_uniform(cap_rng *r);
 uint64_t cap_rng_below(cap_rng *r, uint64_t n);
 /* Standard normal (Box-Muller in double). */
 double cap_rng_normal(cap_rng *r);
+/* One step of splitmix64 from z: the golden-ratio increment, then the finaliser, a bijection
+ * that spreads every bit of its input over the output (seeding, per-caption seeds, hash keys). */
+static inline uint64_t cap_mix64(uint64_t z)
+{
+	z += 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
 #endif

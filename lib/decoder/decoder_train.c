@@ -85,9 +85,12 @@ void cap_decoder_work_set_padded(cap_decoder_work *w, int on)
 	w->padded = on;
 }
 
+/* Frees the buffers, and drops the backend's recordings of passes over them. */
 static void work_release(cap_decoder_work *w)
 {
 	const cap_ops *ops = w->ops;
+	if (ops->graph_forget)
+		ops->graph_forget();
 	void *dev[] = { w->target, w->input, w->prev, w->feat_row, w->loss, w->feat, w->x0, w->logits, w->dg,
 	                w->dh, w->dx, w->hprev, w->dh_rec, w->dc_run };
 	for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
@@ -109,8 +112,6 @@ void cap_decoder_work_free(cap_decoder_work *w)
 	if (!w)
 		return;
 	work_release(w);
-	if (w->ops->graph_forget)
-		w->ops->graph_forget();
 	for (int l = 0; l < w->layers; l++) {
 		w->ops->weight_free(w->whh[l]);
 		w->ops->weight_free(w->wih[l]);
@@ -137,8 +138,6 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 		return;
 	const cap_ops *ops = w->ops;
 	work_release(w);
-	if (ops->graph_forget)   /* recordings of passes over the old buffers */
-		ops->graph_forget();
 	/* keep the prepared weights and the backend across the reset */
 	cap_decoder_work keep = *w;
 	memset(w, 0, sizeof *w);
@@ -213,6 +212,13 @@ static void global_offsets(const cap_decoder_share *s, int T, int *goff)
 			n--;
 		goff[t + 1] = goff[t] + n;
 	}
+}
+
+/* Whether every step but the last holds all B captions (padded, or every caption as long): then
+ * the rows of h of the previous step are simply the rows B before, else they are gathered. */
+static int steps_full(const int *off, int T, int B)
+{
+	return off[T - 1] == (T - 1) * B;
 }
 
 /* The ops of a pass's forward, the batch's rows packed as in loss_pass (bs, off), ending with the
@@ -318,11 +324,12 @@ static void backward_ops(cap_decoder_work *w, const cap_decoder *m, float dropou
 		}
 		ops->freeze(w->dg, (size_t)N * H4);
 		/* Weight gradients as whole-batch GEMMs. h of the previous step for each row of a step
-		 * t >= 1: padded, simply the rows B before it (rows 0 .. N-B of h); packed, the first
-		 * bs[t] rows of step t-1 (one gather: it was T-1 copies, each a launch on a GPU). */
+		 * t >= 1: with the steps full (steps_full), rows 0 .. N-B of h as they are; else the
+		 * first bs[t] rows of step t-1, gathered (one op: it was T-1 copies, each a launch on a
+		 * GPU). */
 		int r1 = off[1];
 		const float *hp = lb->h;
-		if (off[T - 1] != (T - 1) * B) {   /* not padded */
+		if (!steps_full(off, T, B)) {
 			ops->row_gather(w->hprev, lb->h, w->prev, N - r1, H);
 			hp = w->hprev;
 		}
@@ -350,13 +357,9 @@ static uint64_t pass_key(const cap_decoder_work *w, const cap_decoder *m, const 
 	uint64_t v[] = { (uint64_t)B, (uint64_t)T, (uint64_t)fresh, w->gen, (uint64_t)(uintptr_t)w,
 	                 (uint64_t)(uintptr_t)m->dev.data, (uint64_t)(uintptr_t)grad,
 	                 (uint64_t)(uintptr_t)bt->feat_table };
-	uint64_t h = 0x243f6a8885a308d3ull;
-	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {   /* splitmix64 steps over the values */
-		h ^= v[i] + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-		h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
-		h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
-		h ^= h >> 31;
-	}
+	uint64_t h = 0;
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		h = cap_mix64(h ^ v[i]);
 	return h;
 }
 
@@ -429,7 +432,7 @@ static double loss_pass(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 		}
 	ops->upload(w->target, w->target_h, sizeof(uint32_t) * N);
 	ops->upload(w->input, w->input_h, sizeof(uint32_t) * (N - B));
-	if (grad && !pad)   /* the rows backward_ops gathers h of the previous step from */
+	if (grad && !steps_full(off, T, B))   /* the rows backward_ops gathers h of the previous step from */
 		ops->upload(w->prev, w->prev_h, sizeof(int32_t) * (N - B));
 	ops->upload(w->feat_row, bt->feat_row, sizeof(int32_t) * B);
 

@@ -356,14 +356,6 @@ out:
 
 /* ---- sampling ---- */
 
-static uint64_t mix64(uint64_t z)
-{
-	z += 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* The k-th largest of x[0..n) (1 <= k <= n), by quickselect on the copy tmp. */
 static float kth_largest(const float *x, int n, int k, float *tmp)
 {
@@ -419,7 +411,7 @@ static int search_sample(const cap_stepper *m, int B, const cap_search_opts *o,
 	cap_rng *rng = cap_xmalloc(R * sizeof *rng);
 	for (int s = 0; s < R; s++) {
 		int b = s / N, j = s % N;
-		cap_rng_seed(&rng[s], mix64(o->seed ^ mix64(first_index + b)) ^ mix64(0x5eed0000ull + j));
+		cap_rng_seed(&rng[s], cap_mix64(o->seed ^ cap_mix64(first_index + b)) ^ cap_mix64(0x5eed0000ull + j));
 		row_of[s] = s;
 		keep[s] = b;     /* replicate image b's state for its N samples */
 		ids[s] = o->start_id;
