@@ -52,8 +52,10 @@ struct cap_decoder_work {
 	cap_weight *whh[CAP_DECODER_MAX_LAYERS];  /* W_hh prepared for the recurrence */
 	/* W_ih and the output layer prepared too: their forward products take the biases in the
 	 * product (one write of the (N, 4H) gates and (N, V) logits instead of broadcast rows, a
-	 * read and a write), and in bf16 each is converted once a step, not once a product */
-	cap_weight *wih[CAP_DECODER_MAX_LAYERS], *lin;
+	 * read and a write), and in bf16 each is converted once a step, not once a product; the
+	 * image projection likewise (it was a plain GEMM on W as stored, rounded to bf16 at every
+	 * pass, behind a broadcast of its bias) */
+	cap_weight *wih[CAP_DECODER_MAX_LAYERS], *lin, *proj;
 	int layers;
 	int weights_fresh;   /* cap_decoder_work_adam refreshed them: the next pass takes them as they are */
 	/* Padded passes (see cap_decoder_work_set_padded): every caption of a batch takes the first
@@ -75,6 +77,7 @@ cap_decoder_work *cap_decoder_work_new(const cap_decoder *m)
 		w->wih[l] = w->ops->weight_new(m->dev.p.w_ih[l], 4 * c->hidden, l ? c->hidden : c->embed, 0);
 	}
 	w->lin = w->ops->weight_new(m->dev.p.lin_w, c->vocab, c->hidden, 0);
+	w->proj = w->ops->weight_new(m->dev.p.proj_w, c->embed, c->feat_dim, 0);
 	/* the backend records passes: let them repeat */
 	w->padded = w->ops->graph_begin != NULL;
 	return w;
@@ -117,6 +120,7 @@ void cap_decoder_work_free(cap_decoder_work *w)
 		w->ops->weight_free(w->wih[l]);
 	}
 	w->ops->weight_free(w->lin);
+	w->ops->weight_free(w->proj);
 	free(w);
 }
 
@@ -148,6 +152,7 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	memcpy(w->whh, keep.whh, sizeof w->whh);
 	memcpy(w->wih, keep.wih, sizeof w->wih);
 	w->lin = keep.lin;
+	w->proj = keep.proj;
 	/* Grow with slack, and never below what was held: a batch that needs more steps but fewer
 	 * tokens must not shrink the tokens' buffers for the next one (shuffled batches alternated
 	 * like that, and every reallocation faults its pages in again: about 1 ms a step). */
@@ -236,8 +241,9 @@ static void forward_ops(cap_decoder_work *w, const cap_decoder *m, const cap_dec
 
 	/* Layer 0 input: proj(feature) at step 0, embed(ids[t-1]) after. */
 	ops->row_gather(w->feat, bt->feat_table, w->feat_row, B, D);
-	ops->bias_rows(w->x0, P->proj_b, NULL, B, E);
-	ops->gemm(0, 1, B, E, D, 1, w->feat, D, P->proj_w, D, 1, w->x0, E);
+	if (!fresh)
+		ops->weight_update(w->proj);
+	ops->matmul_bias(w->feat, B, w->proj, P->proj_b, NULL, w->x0);   /* (B, E) */
 	ops->embed_gather(w->x0 + (size_t)B * E, P->embed_w, w->input, N - B, E);
 
 	/* LSTM layers. */
@@ -473,7 +479,7 @@ void cap_decoder_work_adam(cap_decoder_work *w, cap_decoder *m, const float *gra
 	int n = cap_decoder_tensors(&m->cfg, m->dev.data, t);
 	size_t run = 0, end = 0;   /* [run, end): tensors without a prepared weight, not yet stepped */
 	for (int i = 0; i < n; i++) {
-		cap_weight *pw = t[i].data == m->dev.p.lin_w ? w->lin : NULL;
+		cap_weight *pw = t[i].data == m->dev.p.lin_w ? w->lin : t[i].data == m->dev.p.proj_w ? w->proj : NULL;
 		for (int l = 0; l < w->layers && !pw; l++)
 			pw = t[i].data == m->dev.p.w_ih[l] ? w->wih[l] : t[i].data == m->dev.p.w_hh[l] ? w->whh[l] : NULL;
 		size_t o = (size_t)(t[i].data - m->dev.data);
