@@ -2,14 +2,18 @@
  * per width, so no include guard). */
 
 /* Column sums in double with each column's rows added in order, as ref does (so the result is
- * bitwise ref's): a block of 8 vectors of doubles, COL_BLOCK columns, a thread at a time. */
-#define COL_BLOCK (8 * VD_WIDTH)
+ * bitwise ref's): a block of COL_ACC vectors of doubles in registers, COL_BLOCK columns, a thread
+ * at a time. The rows lie a whole row apart: the wider the block, the longer each row's run of
+ * consecutive lines. 16 vectors (128 columns) on AVX-512, which has 32 registers, against 8:
+ * 0.23 against 0.38 ms for the (827, 2539) logits out of cache (2 threads, Zen 5); 8 on AVX2's 16. */
+#define COL_ACC (VEC_WIDTH == 16 ? 16 : 8)
+#define COL_BLOCK (COL_ACC * VD_WIDTH)
 VEC_TARGET static void VEC_STATIC(col_block)(const float *x, int rows, int n, int j0, int w, float *out)
 {
-	vd acc[8];
+	vd acc[COL_ACC];
 	double rest[VD_WIDTH] = { 0 };   /* the last w % VD_WIDTH columns */
 	int full = w / VD_WIDTH;
-	for (int q = 0; q < 8; q++)
+	for (int q = 0; q < COL_ACC; q++)
 		acc[q] = vdzero();
 	for (int r = 0; r < rows; r++) {
 		const float *row = x + (size_t)r * n + j0;
@@ -32,3 +36,4 @@ void VEC_FN(col_sums)(const float *x, int rows, int n, float *out)
 		VEC_STATIC(col_block)(x, rows, n, COL_BLOCK * b, n - COL_BLOCK * b < COL_BLOCK ? n - COL_BLOCK * b : COL_BLOCK, out);
 }
 #undef COL_BLOCK
+#undef COL_ACC
