@@ -88,26 +88,40 @@ void cap_decoder_work_set_padded(cap_decoder_work *w, int on)
 	w->padded = on;
 }
 
-/* Frees the buffers, and drops the backend's recordings of passes over them. */
+/* Frees the buffers (and leaves their pointers NULL), and drops the backend's recordings of
+ * passes over them. What outlives the buffers (the backend, the prepared weights, the flags) is
+ * left as it is. */
 static void work_release(cap_decoder_work *w)
 {
 	const cap_ops *ops = w->ops;
 	if (ops->graph_forget)
 		ops->graph_forget();
-	void *dev[] = { w->target, w->input, w->prev, w->feat_row, w->loss, w->feat, w->x0, w->logits, w->dg,
-	                w->dh, w->dx, w->hprev, w->dh_rec, w->dc_run };
+	void **dev[] = { (void **)&w->target, (void **)&w->input, (void **)&w->prev, (void **)&w->feat_row,
+	                 (void **)&w->loss, (void **)&w->feat, (void **)&w->x0, (void **)&w->logits,
+	                 (void **)&w->dg, (void **)&w->dh, (void **)&w->dx, (void **)&w->hprev,
+	                 (void **)&w->dh_rec, (void **)&w->dc_run };
 	for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
-		if (dev[i])
-			ops->free(dev[i]);
+		if (*dev[i]) {
+			ops->free(*dev[i]);
+			*dev[i] = NULL;
+		}
 	for (int l = 0; l < CAP_DECODER_MAX_LAYERS; l++) {
 		layer_buf *b = &w->lay[l];
-		void *p[] = { b->g, b->c, b->tc, b->h, b->mask, b->hd };
+		void **p[] = { (void **)&b->g, (void **)&b->c, (void **)&b->tc, (void **)&b->h, (void **)&b->mask,
+		               (void **)&b->hd };
 		for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
-			if (p[i])
-				ops->free(p[i]);
+			if (*p[i]) {
+				ops->free(*p[i]);
+				*p[i] = NULL;
+			}
 	}
-	free(w->bs); free(w->off); free(w->goff); free(w->target_h); free(w->input_h); free(w->prev_h);
-	free(w->loss_h);
+	void **host[] = { (void **)&w->bs, (void **)&w->off, (void **)&w->goff, (void **)&w->target_h,
+	                  (void **)&w->input_h, (void **)&w->prev_h, (void **)&w->loss_h };
+	for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) {
+		free(*host[i]);
+		*host[i] = NULL;
+	}
+	w->cap_n = w->cap_b = w->cap_t = 0;
 }
 
 void cap_decoder_work_free(cap_decoder_work *w)
@@ -141,25 +155,16 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	if (N <= w->cap_n && B <= w->cap_b && T <= w->cap_t)
 		return;
 	const cap_ops *ops = w->ops;
+	size_t had_n = w->cap_n, had_b = w->cap_b, had_t = w->cap_t;
 	work_release(w);
-	/* keep the prepared weights and the backend across the reset */
-	cap_decoder_work keep = *w;
-	memset(w, 0, sizeof *w);
-	w->ops = ops;
-	w->layers = keep.layers;
-	w->padded = keep.padded;
-	w->gen = keep.gen + 1;
-	memcpy(w->whh, keep.whh, sizeof w->whh);
-	memcpy(w->wih, keep.wih, sizeof w->wih);
-	w->lin = keep.lin;
-	w->proj = keep.proj;
+	w->gen++;
 	/* Grow with slack, and never below what was held: a batch that needs more steps but fewer
 	 * tokens must not shrink the tokens' buffers for the next one (shuffled batches alternated
 	 * like that, and every reallocation faults its pages in again: about 1 ms a step). */
 	N += N / 4; B += B / 4; T += T / 4;
-	N = N > keep.cap_n ? N : keep.cap_n;
-	B = B > keep.cap_b ? B : keep.cap_b;
-	T = T > keep.cap_t ? T : keep.cap_t;
+	N = N > had_n ? N : had_n;
+	B = B > had_b ? B : had_b;
+	T = T > had_t ? T : had_t;
 	size_t E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim, EH = E > H ? E : H;
 	const size_t F = sizeof(float);
 	w->cap_n = N; w->cap_b = B; w->cap_t = T;
