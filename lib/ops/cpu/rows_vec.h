@@ -2,10 +2,11 @@
  * per width, so no include guard). */
 
 /* Column sums in double with each column's rows added in order, as ref does (so the result is
- * bitwise ref's): a block of COL_ACC vectors of doubles in registers, COL_BLOCK columns, a thread
- * at a time. The rows lie a whole row apart: the wider the block, the longer each row's run of
- * consecutive lines. 16 vectors (128 columns) on AVX-512, which has 32 registers, against 8:
- * 0.23 against 0.38 ms for the (827, 2539) logits out of cache (2 threads, Zen 5); 8 on AVX2's 16. */
+ * bitwise ref's): a block of COL_ACC vectors of doubles, COL_BLOCK columns, a thread at a time.
+ * The rows lie a whole row apart: the wider the block, the longer each row's run of consecutive
+ * lines. 16 vectors (128 columns) on AVX-512 against 8: 0.28 against 0.35-0.37 ms for the
+ * (827, 2539) logits out of cache (best of 20, 2 threads, Zen 5); wider blocks (256-1024 columns)
+ * were slower again. AVX2 keeps 8. */
 #define COL_ACC (VEC_WIDTH == 16 ? 16 : 8)
 #define COL_BLOCK (COL_ACC * VD_WIDTH)
 VEC_TARGET static void VEC_STATIC(col_block)(const float *x, int rows, int n, int j0, int w, float *out)
