@@ -88,40 +88,28 @@ void cap_decoder_work_set_padded(cap_decoder_work *w, int on)
 	w->padded = on;
 }
 
-/* Frees the buffers (and leaves their pointers NULL), and drops the backend's recordings of
- * passes over them. What outlives the buffers (the backend, the prepared weights, the flags) is
- * left as it is. */
+/* Frees the buffers, and drops the backend's recordings of passes over them. What outlives the
+ * buffers (the backend, the prepared weights, the flags) is left as it is: work_reserve allocates
+ * every buffer again right after, cap_decoder_work_free frees the work. */
 static void work_release(cap_decoder_work *w)
 {
 	const cap_ops *ops = w->ops;
 	if (ops->graph_forget)
 		ops->graph_forget();
-	void **dev[] = { (void **)&w->target, (void **)&w->input, (void **)&w->prev, (void **)&w->feat_row,
-	                 (void **)&w->loss, (void **)&w->feat, (void **)&w->x0, (void **)&w->logits,
-	                 (void **)&w->dg, (void **)&w->dh, (void **)&w->dx, (void **)&w->hprev,
-	                 (void **)&w->dh_rec, (void **)&w->dc_run };
+	void *dev[] = { w->target, w->input, w->prev, w->feat_row, w->loss, w->feat, w->x0, w->logits, w->dg,
+	                w->dh, w->dx, w->hprev, w->dh_rec, w->dc_run };
 	for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
-		if (*dev[i]) {
-			ops->free(*dev[i]);
-			*dev[i] = NULL;
-		}
+		if (dev[i])
+			ops->free(dev[i]);
 	for (int l = 0; l < CAP_DECODER_MAX_LAYERS; l++) {
 		layer_buf *b = &w->lay[l];
-		void **p[] = { (void **)&b->g, (void **)&b->c, (void **)&b->tc, (void **)&b->h, (void **)&b->mask,
-		               (void **)&b->hd };
+		void *p[] = { b->g, b->c, b->tc, b->h, b->mask, b->hd };
 		for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
-			if (*p[i]) {
-				ops->free(*p[i]);
-				*p[i] = NULL;
-			}
+			if (p[i])
+				ops->free(p[i]);
 	}
-	void **host[] = { (void **)&w->bs, (void **)&w->off, (void **)&w->goff, (void **)&w->target_h,
-	                  (void **)&w->input_h, (void **)&w->prev_h, (void **)&w->loss_h };
-	for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) {
-		free(*host[i]);
-		*host[i] = NULL;
-	}
-	w->cap_n = w->cap_b = w->cap_t = 0;
+	free(w->bs); free(w->off); free(w->goff); free(w->target_h); free(w->input_h); free(w->prev_h);
+	free(w->loss_h);
 }
 
 void cap_decoder_work_free(cap_decoder_work *w)
@@ -155,16 +143,15 @@ static void work_reserve(cap_decoder_work *w, const cap_decoder_config *c, size_
 	if (N <= w->cap_n && B <= w->cap_b && T <= w->cap_t)
 		return;
 	const cap_ops *ops = w->ops;
-	size_t had_n = w->cap_n, had_b = w->cap_b, had_t = w->cap_t;
 	work_release(w);
 	w->gen++;
 	/* Grow with slack, and never below what was held: a batch that needs more steps but fewer
 	 * tokens must not shrink the tokens' buffers for the next one (shuffled batches alternated
 	 * like that, and every reallocation faults its pages in again: about 1 ms a step). */
 	N += N / 4; B += B / 4; T += T / 4;
-	N = N > had_n ? N : had_n;
-	B = B > had_b ? B : had_b;
-	T = T > had_t ? T : had_t;
+	N = N > w->cap_n ? N : w->cap_n;
+	B = B > w->cap_b ? B : w->cap_b;
+	T = T > w->cap_t ? T : w->cap_t;
 	size_t E = c->embed, H = c->hidden, V = c->vocab, D = c->feat_dim, EH = E > H ? E : H;
 	const size_t F = sizeof(float);
 	w->cap_n = N; w->cap_b = B; w->cap_t = T;
