@@ -8,13 +8,8 @@
 #define AVX512 __attribute__((target("avx512f")))
 
 enum { ADAM_BLOCK = 16384 };   /* elements a thread takes at a time */
-#define VEC_WIDTH 16
-#include "ops/cpu/vec.h"
-#include "ops/cpu/adam_vec.h"
-#undef VEC_WIDTH
-#define VEC_WIDTH 8
-#include "ops/cpu/vec.h"
-#include "ops/cpu/adam_vec.h"
+#define VEC_BODY "ops/cpu/adam_vec.h"
+#include "ops/cpu/vec_widths.h"
 
 AVX512 static double squares_block(const float *g, size_t n)
 {

@@ -47,33 +47,36 @@ void cap_cpu_weight_free(cap_weight *w);
 /* Adam on a weight's parameters, its packed copies refreshed band by band (see ops.h) */
 void cap_cpu_weight_adam(cap_weight *w, const float *grad, float *m, float *v, const cap_adam_consts *k);
 
-/* AVX-512 (compiled with target attributes; only called where the CPU has AVX-512F) */
-void cap_avx512_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);
-void cap_avx512_lstm_cell_backward(const float *g, const float *c_prev, const float *tc, const float *dh,
-                                   const float *dh_rec, float *dc, float *dg, int n, int H);
-void cap_avx512_log_softmax_rows(float *x, int rows, int n);
-void cap_avx512_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale,
-                                  double *loss);
-void cap_avx512_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
-                          const cap_adam_consts *k);
-/* the same on the calling thread alone */
-void cap_avx512_adam_band(float *param, const float *grad, float *m, float *v, size_t n,
-                          const cap_adam_consts *k);
+/* The vector kernels, one body compiled at each width (vec_widths.h, see vec.h): cap_avx512_*
+ * (AVX-512F) and cap_avx2_* (AVX2 with FMA), each called only where the processor has what it
+ * was compiled for. One list for the declarations here and the table's choice (table.c), so
+ * that both widths always offer the same kernels. */
+#define CAP_CPU_VEC_KERNELS(isa) \
+	void cap_##isa##_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, \
+	                                   int H); \
+	void cap_##isa##_lstm_cell_backward(const float *g, const float *c_prev, const float *tc, const float *dh, \
+	                                    const float *dh_rec, float *dc, float *dg, int n, int H); \
+	void cap_##isa##_log_softmax_rows(float *x, int rows, int n); \
+	void cap_##isa##_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale, \
+	                                   double *loss); \
+	void cap_##isa##_adam_step(float *param, const float *grad, float *m, float *v, size_t n, \
+	                           const cap_adam_consts *k); \
+	/* the same on the calling thread alone */ \
+	void cap_##isa##_adam_band(float *param, const float *grad, float *m, float *v, size_t n, \
+	                           const cap_adam_consts *k); \
+	void cap_##isa##_col_sums(const float *x, int rows, int n, float *out);
+CAP_CPU_VEC_KERNELS(avx512)
+CAP_CPU_VEC_KERNELS(avx2)
+/* The table entries of those kernels at one width, in the table ops (table.c) */
+#define CAP_CPU_USE_VEC_KERNELS(ops, isa) \
+	((ops).lstm_cell_forward = cap_##isa##_lstm_cell_forward, \
+	 (ops).lstm_cell_backward = cap_##isa##_lstm_cell_backward, \
+	 (ops).log_softmax_rows = cap_##isa##_log_softmax_rows, \
+	 (ops).softmax_xent_rows = cap_##isa##_softmax_xent_rows, \
+	 (ops).adam_step = cap_##isa##_adam_step, \
+	 (ops).col_sums = cap_##isa##_col_sums)
+/* AVX-512 alone: the sum of squares for clipping (adam.c) */
 double cap_avx512_sum_squares(const float *x, size_t n);
-void cap_avx512_col_sums(const float *x, int rows, int n, float *out);
-
-/* AVX2 with FMA, the same bodies at 8 lanes (see vec.h; only called where the CPU has both) */
-void cap_avx2_lstm_cell_forward(float *g, const float *c_prev, float *c, float *tc, float *h, int n, int H);
-void cap_avx2_lstm_cell_backward(const float *g, const float *c_prev, const float *tc, const float *dh,
-                                 const float *dh_rec, float *dc, float *dg, int n, int H);
-void cap_avx2_log_softmax_rows(float *x, int rows, int n);
-void cap_avx2_softmax_xent_rows(float *x, const uint32_t *target, int n, int V, float grad_scale,
-                                double *loss);
-void cap_avx2_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
-                        const cap_adam_consts *k);
-void cap_avx2_adam_band(float *param, const float *grad, float *m, float *v, size_t n,
-                        const cap_adam_consts *k);
-void cap_avx2_col_sums(const float *x, int rows, int n, float *out);
 
 void cap_cpu_bias_rows(float *y, const float *b1, const float *b2, int rows, int n);
 void cap_cpu_row_topk(const float *x, int rows, int n, int k, int ex0, int ex1, float *vals,

@@ -3,11 +3,6 @@
 #include "ops/cpu/cpu.h"
 #include <string.h>
 #if defined(__x86_64__)
-#define VEC_WIDTH 16
-#include "ops/cpu/vec.h"
-#include "ops/cpu/lstm_vec.h"
-#undef VEC_WIDTH
-#define VEC_WIDTH 8
-#include "ops/cpu/vec.h"
-#include "ops/cpu/lstm_vec.h"
+#define VEC_BODY "ops/cpu/lstm_vec.h"
+#include "ops/cpu/vec_widths.h"
 #endif

@@ -17,11 +17,6 @@ void cap_cpu_bias_rows(float *y, const float *b1, const float *b2, int rows, int
 }
 
 #if defined(__x86_64__)
-#define VEC_WIDTH 16
-#include "ops/cpu/vec.h"
-#include "ops/cpu/rows_vec.h"
-#undef VEC_WIDTH
-#define VEC_WIDTH 8
-#include "ops/cpu/vec.h"
-#include "ops/cpu/rows_vec.h"
+#define VEC_BODY "ops/cpu/rows_vec.h"
+#include "ops/cpu/vec_widths.h"
 #endif

@@ -4,11 +4,6 @@
 #include "ops/cpu/cpu.h"
 #include <math.h>
 #if defined(__x86_64__)
-#define VEC_WIDTH 16
-#include "ops/cpu/vec.h"
-#include "ops/cpu/softmax_vec.h"
-#undef VEC_WIDTH
-#define VEC_WIDTH 8
-#include "ops/cpu/vec.h"
-#include "ops/cpu/softmax_vec.h"
+#define VEC_BODY "ops/cpu/softmax_vec.h"
+#include "ops/cpu/vec_widths.h"
 #endif

@@ -55,20 +55,10 @@ static void choose(void)
 {
 #if defined(__x86_64__)
 	if (cap_cpu_has(CAP_CPU_AVX512F)) {
-		cpu_ops.lstm_cell_forward = cap_avx512_lstm_cell_forward;
-		cpu_ops.lstm_cell_backward = cap_avx512_lstm_cell_backward;
-		cpu_ops.log_softmax_rows = cap_avx512_log_softmax_rows;
-		cpu_ops.softmax_xent_rows = cap_avx512_softmax_xent_rows;
-		cpu_ops.adam_step = cap_avx512_adam_step;
+		CAP_CPU_USE_VEC_KERNELS(cpu_ops, avx512);
 		cpu_ops.sum_squares = cap_avx512_sum_squares;
-		cpu_ops.col_sums = cap_avx512_col_sums;
 	} else if (cap_cpu_has(CAP_CPU_AVX2)) {
-		cpu_ops.lstm_cell_forward = cap_avx2_lstm_cell_forward;
-		cpu_ops.lstm_cell_backward = cap_avx2_lstm_cell_backward;
-		cpu_ops.log_softmax_rows = cap_avx2_log_softmax_rows;
-		cpu_ops.softmax_xent_rows = cap_avx2_softmax_xent_rows;
-		cpu_ops.adam_step = cap_avx2_adam_step;
-		cpu_ops.col_sums = cap_avx2_col_sums;
+		CAP_CPU_USE_VEC_KERNELS(cpu_ops, avx2);
 	}
 #endif
 }
